@@ -1,0 +1,15 @@
+"""A BERT encoder in tf_keras (Keras 2), loaded from Google's or Hugging Face's checkpoints."""
+
+import os
+
+# Keras 2 (tf_keras) everywhere: tfmot and tensorflow-hub do not support Keras 3.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from bert_keras.config import BertConfig, ConfigError  # noqa: E402
+from bert_keras.download import GOOGLE_CHECKPOINTS, DownloadError, download_checkpoint  # noqa: E402
+from bert_keras.encoder import INPUT_NAMES, build_encoder, kernel_layer_names  # noqa: E402
+from bert_keras.loading import CheckpointError, PretrainedEncoder, load_encoder, save_converted  # noqa: E402
+
+__all__ = ["BertConfig", "ConfigError", "GOOGLE_CHECKPOINTS", "DownloadError", "download_checkpoint",
+           "INPUT_NAMES", "build_encoder", "kernel_layer_names", "CheckpointError", "PretrainedEncoder", "load_encoder",
+           "save_converted"]

@@ -1,0 +1,113 @@
+"""The three BERT pieces Keras has no layer for, each without prunable weights.
+
+Every weight matrix that pruning targets lives in a plain `Dense` at the top of the
+encoder's functional graph (see encoder.py); these layers only hold what pruning leaves
+alone. They implement tfmot's `PrunableLayer` (with no prunable weights) so that
+`prune_low_magnitude` accepts the whole encoder.
+"""
+
+import math
+
+import tensorflow as tf
+import tf_keras as keras
+import tensorflow_model_optimization as tfmot
+
+# Google's modeling.py adds this to the scores of masked keys (exp(-10000) is 0 in float32).
+MASK_ADDER = -10000.0
+
+
+@keras.utils.register_keras_serializable(package="bert_keras")
+def gelu_approximate(x):
+    """GELU's tanh approximation, as Google's modeling.py trained BERT with."""
+    return tf.nn.gelu(x, approximate=True)
+
+
+def activation(name):
+    """A Keras activation from a BertConfig.hidden_act name."""
+    return gelu_approximate if name == "gelu_approximate" else keras.activations.get(name)
+
+
+class _NothingToPrune(tfmot.sparsity.keras.PrunableLayer):
+    def get_prunable_weights(self):
+        return []
+
+
+@keras.utils.register_keras_serializable(package="bert_keras")
+class PositionEmbedding(keras.layers.Layer, _NothingToPrune):
+    """Learned absolute position embeddings, the first `seq` rows of a [max_length, H] table.
+
+    Call on the word embeddings [batch, seq, H]; returns the position embeddings
+    broadcast to [batch, seq, H].
+    """
+
+    def __init__(self, max_length, initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(
+            "embeddings", shape=[self.max_length, input_shape[-1]], initializer=self.initializer)
+        super().build(input_shape)
+
+    def call(self, inputs):
+        seq_length = tf.shape(inputs)[1]
+        return tf.broadcast_to(self.embeddings[:seq_length], tf.shape(inputs))  # (batch, seq, H)
+
+    def get_config(self):
+        return {**super().get_config(), "max_length": self.max_length,
+                "initializer": keras.initializers.serialize(self.initializer)}
+
+
+@keras.utils.register_keras_serializable(package="bert_keras")
+class DotProductAttention(keras.layers.Layer, _NothingToPrune):
+    """Multi-head scaled dot-product attention over projected queries, keys and values.
+
+    Call on [query, key, value, input_mask]: three [batch, seq, H] projections (the
+    outputs of the query/key/value Dense layers) and the int [batch, seq] mask (1 for a
+    real token, 0 for padding). Returns the per-head contexts joined back to [batch, seq, H].
+    Scores and softmax run in float32 whatever the compute dtype.
+    """
+
+    def __init__(self, num_heads, dropout_rate=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.dropout_rate = dropout_rate
+        self.dropout = keras.layers.Dropout(dropout_rate)
+
+    def call(self, inputs, training=None):
+        query, key, value, input_mask = inputs
+        batch, seq = tf.shape(query)[0], tf.shape(query)[1]
+        hidden = query.shape[-1]
+        head_size = hidden // self.num_heads
+
+        def split_heads(x):
+            return tf.reshape(x, [batch, seq, self.num_heads, head_size])  # (batch, seq, heads, head_size)
+
+        query, key, value = split_heads(query), split_heads(key), split_heads(value)
+        scores = tf.einsum("bqnd,bknd->bnqk", query, key)  # (batch, heads, seq_q, seq_k)
+        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(head_size))
+        mask = tf.cast(input_mask, tf.float32)[:, tf.newaxis, tf.newaxis, :]  # (batch, 1, 1, seq_k)
+        scores += (1.0 - mask) * MASK_ADDER
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.dropout(probs, training=training)
+        context = tf.einsum("bnqk,bknd->bqnd", probs, value)  # (batch, seq, heads, head_size)
+        return tf.reshape(context, [batch, seq, hidden])
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads,
+                "dropout_rate": self.dropout_rate}
+
+
+@keras.utils.register_keras_serializable(package="bert_keras")
+class FirstToken(keras.layers.Layer, _NothingToPrune):
+    """The hidden state of the first token ([CLS]): [batch, seq, H] -> [batch, H]."""
+
+    def call(self, inputs):
+        return inputs[:, 0, :]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:1] + input_shape[2:]
