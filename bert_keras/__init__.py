@@ -9,7 +9,8 @@ from bert_keras.config import BertConfig, ConfigError  # noqa: E402
 from bert_keras.download import GOOGLE_CHECKPOINTS, DownloadError, download_checkpoint  # noqa: E402
 from bert_keras.encoder import INPUT_NAMES, build_encoder, kernel_layer_names  # noqa: E402
 from bert_keras.loading import CheckpointError, PretrainedEncoder, load_encoder, save_converted  # noqa: E402
+from bert_keras.preprocessing import BertPreprocessor, PreprocessorError  # noqa: E402
 
 __all__ = ["BertConfig", "ConfigError", "GOOGLE_CHECKPOINTS", "DownloadError", "download_checkpoint",
            "INPUT_NAMES", "build_encoder", "kernel_layer_names", "CheckpointError", "PretrainedEncoder", "load_encoder",
-           "save_converted"]
+           "save_converted", "BertPreprocessor", "PreprocessorError"]

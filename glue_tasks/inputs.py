@@ -1,0 +1,86 @@
+"""Input pipelines: GLUE examples tokenised once, cached, batched with little padding.
+
+SST-2's training sentences average about 13 WordPiece tokens: padding every batch to
+128 would spend most of each step on padding. Training batches are therefore shuffled
+over the whole epoch first, then grouped into length buckets as they arrive
+(`bucket_by_sequence_length`), each batch padded to its bucket's boundary: few distinct
+shapes (one trace per bucket), little padding, and an epoch order that stays random.
+`padding="fixed"` pads everything to `max_seq_length` instead (XLA, TPUs).
+"""
+
+import tensorflow as tf
+
+FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
+BUCKET_WIDTH = 16  # tokens between bucket boundaries
+
+
+def tokenize(examples, task, preprocessor, *, batch_size=1024):
+    """tfds-style examples -> one unpadded example each: int32 [seq] features, label, idx.
+
+    Cached in memory: the first pass tokenises, every later epoch reads the cache.
+    """
+
+    def pack(batch):
+        packed = preprocessor.pack_ragged([batch[field] for field in task.text_fields])  # (batch, (seq))
+        return {**packed, "label": batch["label"], "idx": batch["idx"]}
+
+    def densify(example):  # unbatched ragged rows come out as RaggedTensorSpec; batching needs TensorSpec
+        ids = example["input_word_ids"]  # (seq,)
+        return {"input_word_ids": ids, "input_mask": tf.ones_like(ids),
+                "input_type_ids": example["input_type_ids"], "label": example["label"], "idx": example["idx"]}
+
+    return (examples.batch(batch_size).map(pack, num_parallel_calls=tf.data.AUTOTUNE)
+            .unbatch().map(densify, num_parallel_calls=tf.data.AUTOTUNE).cache())
+
+
+def bucket_boundaries(max_seq_length, width=BUCKET_WIDTH):
+    """Boundaries for bucket_by_sequence_length: batches padded to width, 2*width, ..., max_seq_length."""
+    return [*range(width + 1, max_seq_length + 1, width), max_seq_length + 1]
+
+
+def _split(example):
+    return {name: example[name] for name in FEATURES}, example["label"]
+
+
+def training_batches(tokenized, batch_size, max_seq_length, *, padding="bucket", seed=None,
+                     shuffle_buffer=1 << 18, drop_remainder=False):
+    """One epoch of (features, label) batches; each new iteration reshuffles."""
+    _check_padding(padding)
+    shuffled = tokenized.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if padding == "fixed":
+        batches = shuffled.padded_batch(batch_size, padded_shapes=_fixed_shapes(max_seq_length),
+                                        drop_remainder=drop_remainder)
+    else:
+        boundaries = bucket_boundaries(max_seq_length)
+        batches = shuffled.bucket_by_sequence_length(
+            lambda example: tf.shape(example["input_word_ids"])[0], boundaries,
+            [batch_size] * (len(boundaries) + 1), pad_to_bucket_boundary=True, drop_remainder=drop_remainder)
+    return batches.map(_split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_batches(tokenized, batch_size, max_seq_length, *, padding="bucket"):
+    """(features, label) batches in the split's order; every example exactly once.
+
+    With padding="bucket" each batch is padded to the multiple of BUCKET_WIDTH that covers
+    its longest example, so evaluation sees the same few shapes as training.
+    """
+    _check_padding(padding)
+    shapes = _fixed_shapes(max_seq_length) if padding == "fixed" else None
+    batches = tokenized.padded_batch(batch_size, padded_shapes=shapes).map(_split)
+    if padding == "bucket":
+        def pad_to_bucket(features, label):
+            seq = tf.shape(features["input_word_ids"])[1]
+            target = tf.minimum(-(-seq // BUCKET_WIDTH) * BUCKET_WIDTH, max_seq_length)
+            return {k: tf.pad(v, [[0, 0], [0, target - seq]]) for k, v in features.items()}, label
+        batches = batches.map(pad_to_bucket)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_padding(padding):
+    if padding not in ("bucket", "fixed"):
+        raise ValueError(f"padding={padding!r}: expected 'bucket' or 'fixed'")
+
+
+def _fixed_shapes(max_seq_length):
+    return {"input_word_ids": [max_seq_length], "input_mask": [max_seq_length],
+            "input_type_ids": [max_seq_length], "label": [], "idx": []}
