@@ -8,6 +8,7 @@ shapes (one trace per bucket), little padding, and an epoch order that stays ran
 `padding="fixed"` pads everything to `max_seq_length` instead (XLA, TPUs).
 """
 
+import numpy as np
 import tensorflow as tf
 
 FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
@@ -36,6 +37,21 @@ def tokenize(examples, task, preprocessor, *, batch_size=1024):
 def bucket_boundaries(max_seq_length, width=BUCKET_WIDTH):
     """Boundaries for bucket_by_sequence_length: batches padded to width, 2*width, ..., max_seq_length."""
     return [*range(width + 1, max_seq_length + 1, width), max_seq_length + 1]
+
+
+def batches_per_epoch(tokenized, batch_size, max_seq_length, *, padding="bucket"):
+    """How many batches `training_batches` makes of an epoch: the same every epoch.
+
+    A bucket's examples are fixed by their lengths, whatever the shuffle, and each bucket ends
+    its epoch with one partial batch at most.
+    """
+    _check_padding(padding)
+    lengths = np.concatenate(list(tokenized.map(lambda e: tf.shape(e["input_word_ids"])[0])
+                                  .batch(1 << 14).as_numpy_iterator()))
+    if padding == "fixed":
+        return -(-len(lengths) // batch_size)
+    buckets = np.searchsorted(bucket_boundaries(max_seq_length), lengths, side="right")
+    return int(sum(-(-count // batch_size) for count in np.bincount(buckets) if count))
 
 
 def _split(example):

@@ -54,6 +54,7 @@ def test_bucketed_epoch_holds_every_example_once(sst2):
         seen.update(rows(features))
         lengths.append(seq)
     assert seen == everything
+    assert len(lengths) == inputs.batches_per_epoch(tokenized, 32, MAX_SEQ_LENGTH)
     assert lengths != sorted(lengths)  # buckets interleave: the epoch is not sorted by length
 
 

@@ -1,0 +1,58 @@
+"""A fine-tuned classifier exported as a SavedModel that serves raw text.
+
+Signatures:
+- `serving_default`: the task's text fields (tf.string [batch], named as tfds names them) ->
+  `probabilities` float32 [batch, classes], `label_id` int32 [batch] and `label` (the label's
+  string as GLUE writes it) [batch]; for regression `score` float32 [batch].
+- `serve_token_ids`: `input_word_ids`, `input_mask`, `input_type_ids` int32 [batch, seq] -> the same.
+
+The SavedModel also records `task`, `label_names` and `text_fields` as variables, so a reader can
+check it is serving the task it expects. Loading it needs TensorFlow and `import tensorflow_text`
+(for the in-graph WordPiece ops), nothing of this project.
+"""
+
+import tensorflow as tf
+
+from bert_keras.encoder import INPUT_NAMES
+
+
+class _TextClassifier(tf.Module):
+    def __init__(self, classifier, preprocessor, task, text_fields, label_names):
+        super().__init__()
+        self.classifier = classifier
+        self.preprocessor = preprocessor
+        self.task = tf.Variable(task, trainable=False)
+        self.text_fields = tf.Variable(list(text_fields), trainable=False)
+        self.label_names = tf.Variable(list(label_names or []), dtype=tf.string, trainable=False)
+        self._regression = not label_names
+
+    def outputs(self, features):
+        logits = tf.cast(self.classifier(features, training=False), tf.float32)  # (batch, classes)
+        if self._regression:
+            return {"score": logits[:, 0]}
+        probabilities = tf.nn.softmax(logits, axis=-1)
+        label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        return {"probabilities": probabilities, "label_id": label_id,
+                "label": tf.gather(self.label_names, label_id)}
+
+
+def export_text_classifier(path, classifier, preprocessor, *, task, text_fields, label_names):
+    """Saves `classifier` (token ids -> logits [batch, classes]) behind `preprocessor` at `path`.
+
+    label_names: the classes' strings, in id order; None or empty for regression (one output).
+    """
+    module = _TextClassifier(classifier, preprocessor, task, text_fields, label_names)
+    text_specs = [tf.TensorSpec([None], tf.string, name=field) for field in text_fields]
+    id_specs = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+
+    @tf.function(input_signature=text_specs)
+    def serve_text(*texts):
+        return module.outputs(module.preprocessor(list(texts)))
+
+    @tf.function(input_signature=[id_specs])
+    def serve_token_ids(features):
+        return module.outputs(features)
+
+    module.serve_text, module.serve_token_ids = serve_text, serve_token_ids
+    tf.saved_model.save(module, path, signatures={"serving_default": serve_text,
+                                                  "serve_token_ids": serve_token_ids})

@@ -1,0 +1,183 @@
+"""What gets pruned: the encoder's layers chosen by name, wrapped by tfmot through `clone_model`.
+
+By default every transformer kernel (query, key, value, attention output, intermediate, output of
+each layer), the matrices BERT pruning papers prune; the pooler and the word embeddings only on
+request. The task head lives outside the encoder and is never pruned.
+"""
+
+import numbers
+import re
+
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+
+from bert_keras.encoder import LAYER_KERNELS
+
+POOLER = "pooler"
+WORD_EMBEDDINGS = "word_embeddings"
+# bert_keras.kernel_layer_names without the pooler: `layer_{i}_{kind}`.
+_TRANSFORMER_KERNEL = re.compile(r"layer_\d+_(?:" + "|".join(LAYER_KERNELS) + ")")
+
+
+def _prunable_names(encoder):
+    """Names of the encoder's Dense layers and its word embeddings, in graph order."""
+    return [layer.name for layer in encoder.layers
+            if isinstance(layer, keras.layers.Dense) or layer.name == WORD_EMBEDDINGS]
+
+
+def select_layers(encoder, *, pooler=False, word_embeddings=False, patterns=None):
+    """Names of the encoder's layers to prune, in graph order.
+
+    Patterns replace the default set and the two flags add to whichever set that is, so each
+    argument means one thing whatever the others say.
+
+    Args:
+      encoder: keras.Model. A flat functional encoder from `bert_keras.build_encoder` / `load_encoder`.
+      pooler: bool. Also prune the pooler's kernel (the classifier reads the pooled output through it).
+      word_embeddings: bool. Also prune the word-embedding matrix.
+      patterns: list of str, or None. Regular expressions; when given (non-empty), the selection is
+        every prunable layer (a Dense layer or the word embeddings) whose whole name matches one of
+        them, instead of the default transformer kernels.
+
+    Raises:
+      ValueError: a pattern that matches no prunable layer or does not compile (the message lists
+        the prunable layers), or an encoder with no transformer kernels (a task model, say).
+    """
+    prunable = _prunable_names(encoder)
+    if isinstance(patterns, str):
+        raise ValueError(f"patterns={patterns!r}: expected a list of regular expressions, not one string")
+    if patterns:
+        chosen = set()
+        for pattern in patterns:
+            try:
+                regex = re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"layer pattern {pattern!r} is not a regular expression: {e}") from None
+            matches = {name for name in prunable if regex.fullmatch(name)}
+            if not matches:
+                raise ValueError(f"layer pattern {pattern!r} matches no prunable layer of {encoder.name!r} "
+                                 f"(full match); the prunable layers are: {', '.join(prunable)}")
+            chosen |= matches
+    else:
+        chosen = {name for name in prunable if _TRANSFORMER_KERNEL.fullmatch(name)}
+        if not chosen:
+            raise ValueError(f"{encoder.name!r} has no BERT transformer kernels (layer_<i>_<kind> Dense layers): "
+                             "pass the encoder itself, not a model that nests it")
+    for wanted, name in ((pooler, POOLER), (word_embeddings, WORD_EMBEDDINGS)):
+        if wanted and name not in prunable:
+            raise ValueError(f"{encoder.name!r} has no {name!r} layer")
+        if wanted:
+            chosen.add(name)
+    return [name for name in prunable if name in chosen]
+
+
+def _positive_pair(value, name):
+    """`value` as a tuple of two Python ints >= 1 (tfmot rejects NumPy ints), or a ValueError."""
+    try:
+        pair = tuple(value)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                                 for v in pair):
+        raise ValueError(f"{name}={value!r}: expected two positive integers, like (1, 4)")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_structure_fits(layer, block_size, sparsity_m_by_n):
+    """Raise unless tfmot can give this layer's 2-D weight exactly the requested structure.
+
+    tfmot checks only that the weight is 2-D. A block spanning a whole dimension crashes at the first
+    training step (the pooled weights get squeezed to 1-D: "Input tensor must be rank 2"); blocks or
+    m-by-n groups that do not tile the weight are padded, and the sparsity misses its target. So
+    each block side must divide its dimension at least twice, and n must divide the input
+    dimension (the kernel's first axis, along which tfmot groups n consecutive weights).
+    """
+    weight = layer.kernel if isinstance(layer, keras.layers.Dense) else layer.embeddings
+    shape = tuple(int(d) for d in weight.shape)
+    if block_size is not None and block_size != (1, 1):
+        if len(shape) != 2 or any(d % b or d // b < 2 for d, b in zip(shape, block_size)):
+            raise ValueError(f"block_size={block_size} does not tile layer {layer.name!r}: its weight has shape "
+                             f"{shape}, and each block side must divide its dimension at least twice")
+    if sparsity_m_by_n is not None:
+        n = sparsity_m_by_n[1]
+        if len(shape) != 2 or shape[0] % n:
+            raise ValueError(f"sparsity_m_by_n={sparsity_m_by_n} does not fit layer {layer.name!r}: its weight has "
+                             f"shape {shape}, and n={n} must divide the first (input) dimension")
+
+
+def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m_by_n=None):
+    """A copy of `encoder` whose named layers tfmot prunes during training, tfmot's documented way.
+
+    `clone_model` with a `clone_function` that wraps exactly `layer_names` in `prune_low_magnitude`
+    and returns every other layer as it is. Returning the same layer instances keeps the pretrained
+    weights without a copy, so the clone shares its variables with `encoder`: pruning zeros the
+    original encoder's kernels too. Note that with `sparsity_m_by_n` tfmot ignores the schedule's
+    timing and target: it sets the m-by-n masks once, at the first training step (pruning_impl.py).
+
+    Args:
+      encoder: keras.Model. A flat functional encoder from bert_keras.
+      layer_names: list of str. Dense or Embedding layers of `encoder` (`select_layers` gives them).
+      schedule: tfmot PruningSchedule (`make_schedule` gives one).
+      block_size: (height, width) or None. Prune whole blocks, as (1, 4); each side must divide the
+        weight's dimension at least twice.
+      sparsity_m_by_n: (m, n) or None. m zeros in every n consecutive input weights, as (2, 4); m < n,
+        and n must divide the input dimension. Not together with `block_size`.
+
+    Returns:
+      keras.Model with the encoder's inputs and outputs; the chosen layers are `PruneLowMagnitude`
+      wrappers named `prune_low_magnitude_<name>`.
+    """
+    if not isinstance(schedule, tfmot.sparsity.keras.PruningSchedule):
+        raise ValueError(f"schedule={schedule!r}: expected a tfmot PruningSchedule")
+    if block_size is not None and sparsity_m_by_n is not None:
+        raise ValueError("give block_size or sparsity_m_by_n, not both: tfmot would silently ignore block_size")
+    if block_size is not None:
+        block_size = _positive_pair(block_size, "block_size")
+    if sparsity_m_by_n is not None:
+        sparsity_m_by_n = _positive_pair(sparsity_m_by_n, "sparsity_m_by_n")
+        if sparsity_m_by_n[0] >= sparsity_m_by_n[1]:
+            raise ValueError(f"sparsity_m_by_n={sparsity_m_by_n}: m zeros in every n weights needs m < n")
+
+    names = set(layer_names)
+    if not names:
+        raise ValueError("no layers to prune")
+    layers = {layer.name: layer for layer in encoder.layers}
+    for name in sorted(names):
+        if not isinstance(layers.get(name), (keras.layers.Dense, keras.layers.Embedding)):
+            raise ValueError(f"{name!r} is not a Dense or Embedding layer of {encoder.name!r}; its prunable layers "
+                             f"are: {', '.join(_prunable_names(encoder))}")
+        _check_structure_fits(layers[name], block_size, sparsity_m_by_n)
+
+    params = {"pruning_schedule": schedule, "sparsity_m_by_n": sparsity_m_by_n}
+    if block_size is not None:
+        params["block_size"] = block_size
+
+    def clone_function(layer):
+        if layer.name not in names:
+            return layer
+        # Under mixed precision an Embedding keeps its matrix out of autocasting, but the wrapper's mask
+        # autocasts, and tfmot's weight * mask fails (float32 * float16); a wrapper in the matrix's own
+        # dtype fixes that, and the Embedding still casts its output to the compute dtype.
+        dtype = {"dtype": layer.dtype} if isinstance(layer, keras.layers.Embedding) else {}
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, **params, **dtype)
+
+    return keras.models.clone_model(encoder, clone_function=clone_function)
+
+
+def parse_pair(text, flag):
+    """Two positive integers from a flag value like "1,4".
+
+    Args:
+      text: str. The flag's value.
+      flag: str. The flag's name for the error message, as "--block_size".
+
+    Returns:
+      (int, int).
+    """
+    try:
+        pair = tuple(int(part) for part in str(text).split(","))
+    except ValueError:
+        pair = ()
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f"{flag}={text!r}: expected two positive integers separated by a comma, like '1,4'")
+    return pair

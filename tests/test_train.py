@@ -1,0 +1,183 @@
+"""train.py end to end: short runs with the real MiniLM weights on the real GLUE files of ../shared."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, SHARED
+
+GLUE = os.path.join(SHARED, "glue")
+
+
+def short_run_flags(minilm_dir, output_dir, *extra):
+    return ["--task=rte", f"--glue_dir={GLUE}", f"--init_checkpoint={minilm_dir}", f"--output_dir={output_dir}",
+            "--train_batch_size=8", "--eval_batch_size=64", "--max_seq_length=64", "--log_steps=4",
+            "--mixed_precision=float32", *extra]
+
+
+def train_in_process(args):
+    import train
+    train.FLAGS.unparse_flags()
+    train.FLAGS(["train.py", *args])
+    try:
+        train.main(["train.py"])
+    finally:
+        train.FLAGS.unparse_flags()
+        import tf_keras as keras
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def train_subprocess(args, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def variables_of(saved_model_dir):
+    loaded = tf.saved_model.load(saved_model_dir)
+    return {v.name: v.numpy() for v in loaded.variables}
+
+
+PRUNED = [f"layer_{i}_{kind}/kernel:0" for i in range(6)
+          for kind in ("attention_query", "attention_key", "attention_value", "attention_output",
+                       "intermediate", "output")]
+
+
+@pytest.fixture(scope="module")
+def pruned_run(minilm_dir, tmp_path_factory):
+    output_dir = str(tmp_path_factory.mktemp("pruned") / "run")
+    train_in_process(short_run_flags(minilm_dir, output_dir, "--target_sparsity=0.5", "--max_steps=24",
+                                     "--pruning_begin_step=0", "--pruning_end_step=16", "--pruning_frequency=4",
+                                     "--save_checkpoints_steps=8"))
+    return output_dir
+
+
+def test_pruned_run_exports_50_percent_sparse_kernels(pruned_run):
+    variables = variables_of(os.path.join(pruned_run, "saved_model"))
+    for name in PRUNED:
+        assert abs(np.mean(variables[name] == 0) - 0.5) < 0.005, name
+    assert np.mean(variables["pooler/kernel:0"] == 0) < 0.01  # not pruned by default
+    assert np.mean(variables["classifier/kernel:0"] == 0) < 0.01  # the head never is
+    report = json.load(open(os.path.join(pruned_run, "sparsity.json")))
+    assert abs(report["totals"]["pruned"]["sparsity"] - 0.5) < 0.005
+
+
+def test_eval_results_in_the_seeds_format(pruned_run):
+    results = json.load(open(os.path.join(pruned_run, "eval_results.json")))
+    assert results["global_step"] == 24 and results["task"] == "RTE"
+    assert 0 <= results["eval_accuracy"] <= 1 and np.isfinite(results["eval_loss"])
+    text = open(os.path.join(pruned_run, "eval_results.txt")).read().splitlines()
+    assert f"eval_accuracy = {results['eval_accuracy']}" in text
+    assert "global_step = 24" in text
+    assert any(line.startswith("train_time: ") and line.endswith(" min") for line in text)
+    assert any(line.startswith("eval_time: ") for line in text)
+
+
+def test_saved_model_serves_raw_text_without_the_project(pruned_run):
+    """A fresh process that imports only TensorFlow (and tensorflow_text's ops) recomputes eval_accuracy."""
+    script = f"""
+import json, sys
+import numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401 (registers the WordPiece ops)
+rows = [l.rstrip("\\n").split("\\t") for l in open({os.path.join(GLUE, "RTE", "dev.tsv")!r}, encoding="utf-8")][1:]
+model = tf.saved_model.load({os.path.join(pruned_run, "saved_model")!r})
+serve = model.signatures["serving_default"]
+out = serve(sentence1=tf.constant([r[1] for r in rows]), sentence2=tf.constant([r[2] for r in rows]))
+labels = [r[3] for r in rows]
+print(json.dumps({{"accuracy": float(np.mean([p.decode() == l for p, l in zip(out["label"].numpy(), labels)])),
+                  "task": model.task.numpy().decode(), "dtype": out["probabilities"].dtype.name,
+                  "project": [m for m in sys.modules if m.split(".")[0] in ("bert_keras", "glue_tasks", "train")]}}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), cwd="/")
+    assert result.returncode == 0, result.stderr
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    results = json.load(open(os.path.join(pruned_run, "eval_results.json")))
+    assert served["accuracy"] == pytest.approx(results["eval_accuracy"], abs=1e-9)
+    assert served["task"] == "RTE" and served["dtype"] == "float32" and served["project"] == []
+
+
+def test_tensorboard_holds_loss_learning_rate_metrics_and_sparsity(pruned_run):
+    tags = {}
+    for root, _, files in os.walk(os.path.join(pruned_run, "tensorboard")):
+        for name in files:
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
+                for value in event.summary.value:
+                    tags.setdefault(os.path.relpath(root, pruned_run), set()).add(value.tag)
+    train_tags, validation_tags = tags["tensorboard/train"], tags["tensorboard/validation"]
+    assert {"batch_loss", "batch_learning_rate", "epoch_loss"} <= train_tags
+    assert {"epoch_accuracy", "epoch_loss"} <= validation_tags
+    sparsity_tags = [t for t in set().union(*tags.values()) if t.startswith("pruning/") and t.endswith("sparsity")]
+    assert len(sparsity_tags) >= len(PRUNED), sorted(set().union(*tags.values()))
+
+
+def test_same_folder_other_configuration_is_refused(pruned_run, minilm_dir):
+    with pytest.raises(SystemExit, match=r"holds a finished run"):
+        train_in_process(short_run_flags(minilm_dir, pruned_run, "--max_steps=24"))
+
+
+def test_bad_inputs_fail_before_training(minilm_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SystemExit, match=r"--output_dir .*file/run: cannot write there"):
+        train_in_process(short_run_flags(minilm_dir, str(blocker / "run"), "--max_steps=2"))
+    with pytest.raises(SystemExit, match=r"no_such_checkpoint' is neither a folder"):
+        train_in_process(short_run_flags("no_such_checkpoint", str(tmp_path / "a"), "--max_steps=2"))
+    with pytest.raises(SystemExit, match=r"RTE/train.tsv: no such file"):
+        train_in_process(short_run_flags(minilm_dir, str(tmp_path / "b"), "--max_steps=2")[:1] + [
+            f"--glue_dir={tmp_path}", f"--init_checkpoint={minilm_dir}", f"--output_dir={tmp_path / 'b'}"])
+    assert not os.path.exists(tmp_path / "b" / "backup")
+
+
+def test_killed_run_resumes_to_the_same_step_and_sparsity(minilm_dir, tmp_path):
+    common = ["--target_sparsity=0.5", "--max_steps=30", "--pruning_begin_step=0", "--pruning_end_step=20",
+              "--pruning_frequency=5", "--save_checkpoints_steps=5"]
+    killed = str(tmp_path / "killed")
+    process = train_subprocess(short_run_flags(minilm_dir, killed, *common))
+    deadline = time.time() + 300
+    while not os.path.exists(os.path.join(killed, "backup", "chief", "checkpoint")):
+        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.poll() else "timeout"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not os.path.exists(os.path.join(killed, "eval_results.json"))
+    for output_dir in (killed, str(tmp_path / "straight")):
+        process = train_subprocess(short_run_flags(minilm_dir, output_dir, *common))
+        output = process.communicate(timeout=600)[0]
+        assert process.returncode == 0, output
+    results = [json.load(open(os.path.join(d, "eval_results.json"))) for d in (killed, str(tmp_path / "straight"))]
+    assert results[0]["global_step"] == results[1]["global_step"] == 30
+    assert results[0]["sparsity"]["pruned"]["sparsity"] == results[1]["sparsity"]["pruned"]["sparsity"]
+    assert abs(results[0]["sparsity"]["pruned"]["sparsity"] - 0.5) < 0.005
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_trains_and_exports_float32(minilm_dir, tmp_path, precision):
+    output_dir = str(tmp_path / precision)
+    train_in_process(short_run_flags(minilm_dir, output_dir, "--max_steps=6")[:-1] + [f"--mixed_precision={precision}"])
+    results = json.load(open(os.path.join(output_dir, "eval_results.json")))
+    assert results["policy"] == f"mixed_{precision}" and np.isfinite(results["eval_loss"])
+    assert all(v.dtype == np.float32 for name, v in variables_of(os.path.join(output_dir, "saved_model")).items()
+               if "kernel" in name)
+
+
+def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_state(minilm_dir, tmp_path, monkeypatch):
+    import train
+
+    real = train.WarmupLinearDecay.__call__
+    monkeypatch.setattr(train.WarmupLinearDecay, "__call__",
+                        lambda self, step: tf.where(step >= 4, np.nan, real(self, step)))
+    output_dir = str(tmp_path / "nan")
+    with pytest.raises(SystemExit, match=r"training loss became nan.*last good state is in .*/backup"):
+        train_in_process(short_run_flags(minilm_dir, output_dir, "--max_steps=12", "--save_checkpoints_steps=2"))
+    reader = tf.train.load_checkpoint(os.path.join(output_dir, "backup", "chief"))
+    kernels = [n for n in reader.get_variable_to_shape_map() if "kernel" in n and "OPTIMIZER" not in n]
+    assert kernels and all(np.isfinite(reader.get_tensor(n)).all() for n in kernels)
+    assert not os.path.exists(os.path.join(output_dir, "saved_model"))

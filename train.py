@@ -1,0 +1,391 @@
+r"""Fine-tunes BERT on a GLUE task with model.fit, pruning it by magnitude on the way if asked.
+
+  python train.py --task sst2                                   # BERT-Base, GLUE from tfds (downloads)
+  python train.py --task rte --glue_dir ../shared/glue --init_checkpoint DIR --target_sparsity 0.8
+  python train.py --task all --learning_rate 2e-5,3e-5,4e-5,5e-5   # the seed's sweep, a folder a run
+
+Each run writes to its output folder: `train_config.json` (the flags), TensorBoard logs
+(`tensorboard --logdir OUTPUT_DIR`), a resumable checkpoint in `backup/` (rerun the same command
+after an interruption), `eval_results.txt` / `.json` on the dev split(s), `sparsity.txt` / `.json`,
+and `saved_model/`, which serves raw text (see bert_keras/serving.py).
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2: tfmot and tensorflow-hub need it
+
+from absl import app, flags, logging  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+import bert_keras  # noqa: E402
+import glue_tasks  # noqa: E402
+import pruning_schedules  # noqa: E402
+from bert_keras.serving import export_text_classifier  # noqa: E402
+from glue_tasks import inputs  # noqa: E402
+
+# --- Flags (names as google-research/bert's run_classifier.py where it has one) ---
+flags.DEFINE_string("task", None, f"GLUE task ({', '.join(glue_tasks.TASK_NAMES[:-1])}) or 'all'.")
+flags.DEFINE_string("init_checkpoint", "uncased_L-12_H-768_A-12",
+                    "Pretrained BERT: a name Google released (downloaded), or a TF1, Hugging Face or "
+                    "converted folder (see bert_keras.load_encoder).")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data folder (default ~/tensorflow_datasets).")
+flags.DEFINE_string("tfds_manual_dir", None, "GLUE's own download files, for an offline tfds build.")
+flags.DEFINE_string("glue_dir", None, "Read GLUE's original files from this folder instead of tfds.")
+flags.DEFINE_string("output_dir", None, "Where runs go (default output/TASK, or output/ with --task all).")
+flags.DEFINE_list("learning_rate", ["2e-5"], "Peak learning rate(s); several run one after the other, "
+                  "each into OUTPUT_DIR/lr_VALUE.")
+flags.DEFINE_float("num_train_epochs", 3.0, "Epochs of training data.")
+flags.DEFINE_integer("max_steps", None, "Stop after this many steps (a cap, for short runs).")
+flags.DEFINE_integer("train_batch_size", 32, "Training batch size.")
+flags.DEFINE_integer("eval_batch_size", 64, "Evaluation batch size.")
+flags.DEFINE_integer("max_seq_length", 128, "Maximum tokens of [CLS] A [SEP] B [SEP].")
+flags.DEFINE_float("warmup_proportion", 0.1, "Share of the steps with a linear learning-rate warm-up.")
+flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay (not on LayerNorm or biases).")
+flags.DEFINE_integer("seed", 42, "Random seed (weights of the head, dropout, shuffling).")
+flags.DEFINE_integer("save_checkpoints_steps", 1000, "Back up the training state every N steps (and each epoch).")
+flags.DEFINE_integer("log_steps", 50, "Write training loss and learning rate to TensorBoard every N steps.")
+flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float16", "bfloat16", "float32"],
+                  "auto: mixed_float16 on a CUDA GPU, mixed_bfloat16 on a CPU with native bfloat16, "
+                  "float32 otherwise.")
+flags.DEFINE_bool("xla", False, "Compile the training step with XLA.")
+flags.DEFINE_enum("padding", "bucket", ["bucket", "fixed"],
+                  "bucket: pad each batch to its length bucket; fixed: pad to max_seq_length (XLA, TPU).")
+# Pruning (Zhu & Gupta, 2017): magnitude pruning of the encoder's kernels while fine-tuning.
+flags.DEFINE_float("target_sparsity", 0.0, "Final share of zeros in each pruned kernel; 0 trains dense.")
+flags.DEFINE_enum("pruning_schedule", "polynomial_decay", ["polynomial_decay", "constant"],
+                  "tfmot's PolynomialDecay (power 3) or ConstantSparsity.")
+flags.DEFINE_float("initial_sparsity", 0.0, "PolynomialDecay's starting sparsity.")
+flags.DEFINE_integer("pruning_begin_step", None, "First pruning step (default: end of warm-up).")
+flags.DEFINE_integer("pruning_end_step", None, "Step reaching target_sparsity (default: 70% of the run).")
+flags.DEFINE_integer("pruning_frequency", 100, "Steps between mask updates.")
+flags.DEFINE_bool("prune_pooler", False, "Also prune the pooler's kernel.")
+flags.DEFINE_bool("prune_word_embeddings", False, "Also prune the word embeddings.")
+flags.DEFINE_list("prune_layers", None, "Regular expressions: prune exactly the encoder layers they match.")
+flags.DEFINE_string("block_size", None, "Prune blocks, e.g. '1,4' (tfmot block_size).")
+flags.DEFINE_string("sparsity_m_by_n", None, "Structured M:N sparsity, e.g. '2,4'.")
+FLAGS = flags.FLAGS
+
+# Flags that define what a run computes: a folder holding a run with other values is refused.
+RUN_IDENTITY = ("task", "init_checkpoint", "learning_rate", "num_train_epochs", "max_steps",
+                "train_batch_size", "max_seq_length", "warmup_proportion", "weight_decay", "seed",
+                "mixed_precision", "padding", "target_sparsity", "pruning_schedule", "initial_sparsity",
+                "pruning_begin_step", "pruning_end_step", "pruning_frequency", "prune_pooler",
+                "prune_word_embeddings", "prune_layers", "block_size", "sparsity_m_by_n")
+
+
+class RunError(Exception):
+    """A run that cannot start or cannot finish; its message says why."""
+
+
+# --- Precision ---
+
+def choose_policy(name):
+    """The Keras dtype policy for --mixed_precision."""
+    if name == "auto":
+        if tf.config.list_physical_devices("GPU"):
+            return "mixed_float16"
+        return "mixed_bfloat16" if _cpu_has_bfloat16() else "float32"
+    return {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16", "float32": "float32"}[name]
+
+
+def _cpu_has_bfloat16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in cpu_flags or "amx_bf16" in cpu_flags
+
+
+# --- Model and optimizer ---
+
+def build_classifier(encoder, task, dropout_rate):
+    """The encoder, dropout and a dense head on pooled_output (one output for regression)."""
+    features = {name: keras.Input((None,), dtype="int32", name=name) for name in bert_keras.INPUT_NAMES}
+    pooled = encoder(features)["pooled_output"]  # (batch, H)
+    pooled = keras.layers.Dropout(dropout_rate, name="classifier_dropout")(pooled)
+    logits = keras.layers.Dense(  # float32 logits under any policy: a numerically safe loss
+        1 if task.is_regression else len(task.labels), dtype="float32", name="classifier",
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(pooled)
+    return keras.Model(features, logits, name=f"bert_{task.tfds_name}")
+
+
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """BERT's learning rate: linear warm-up to `peak`, then linear decay to 0 at `total_steps`."""
+
+    def __init__(self, peak, warmup_steps, total_steps):
+        self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warmup = step / max(self.warmup_steps, 1)
+        decay = (self.total_steps - step) / max(self.total_steps - self.warmup_steps, 1)
+        return self.peak * tf.maximum(tf.minimum(warmup, decay), 0.0)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def make_optimizer(schedule, weight_decay):
+    """AdamW as BERT's optimization.py: no decay on LayerNorm or biases, gradients clipped at norm 1."""
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
+                                       beta_2=0.999, epsilon=1e-6, global_clipnorm=1.0)
+    optimizer.exclude_from_weight_decay(var_names=["layer_norm", "LayerNorm", "bias"])
+    return optimizer
+
+
+def loss_function(task):
+    if task.is_regression:
+        return keras.losses.MeanSquaredError()
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+# --- Callbacks ---
+
+class LearningRateInLogs(keras.callbacks.Callback):
+    """Puts the step's learning rate into the batch logs, for TensorBoard's batch_learning_rate."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.schedule(self.model.optimizer.iterations)
+
+
+class GlueEvaluation(keras.callbacks.Callback):
+    """Each epoch: the task's metrics and loss over the whole dev split, logged as val_*."""
+
+    def __init__(self, task, batches, labels):
+        super().__init__()
+        self.task, self.batches, self.labels = task, batches, labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update({f"val_{k}": v for k, v in evaluate(self.model, self.task, self.batches, self.labels).items()})
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, backing up every N steps and at each epoch's end, never a diverged state."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is None or np.isfinite(float(logs.get("loss", 0.0))):
+            super().on_train_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or np.isfinite(float(logs.get("loss", 0.0))):
+            self._backup(epoch)  # the saved batch is the epoch's last: a restart begins the next epoch
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends training once the optimizer has taken `max_steps` steps (resumed runs included)."""
+
+    def __init__(self, max_steps):
+        super().__init__()
+        self.max_steps = max_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.max_steps:
+            self.model.stop_training = True
+
+
+# --- Evaluation ---
+
+def evaluate(model, task, batches, labels):
+    """GLUE's metrics and the mean loss over a whole split."""
+    logits = model.predict(batches, verbose=0)  # (examples, outputs), in the split's order
+    loss = float(loss_function(task)(labels[:, None] if task.is_regression else labels, logits))
+    predictions = logits[:, 0] if task.is_regression else logits.argmax(-1)
+    return {**task.compute_metrics(labels, predictions), "loss": loss}
+
+
+def write_eval_results(path, results):
+    """eval_results.txt in the seed's format: `key = value` lines, then the times in minutes."""
+    with open(path + ".txt", "w") as f:
+        for key in sorted(k for k in results if k.startswith("eval_") or k in ("global_step", "loss")):
+            f.write(f"{key} = {results[key]}\n")
+        f.write(f"train_time: {results['train_time_s'] / 60:.2f} min\n")
+        f.write(f"eval_time: {results['eval_time_s'] / 60:.2f} min\n")
+    with open(path + ".json", "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+
+
+# --- One run ---
+
+def check_output_dir(output_dir, config):
+    """Creates output_dir, or checks that it holds an unfinished run of this same configuration."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe = os.path.join(output_dir, ".writable")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        raise RunError(f"--output_dir {output_dir}: cannot write there ({e.strerror})") from None
+    config_file = os.path.join(output_dir, "train_config.json")
+    if os.path.exists(os.path.join(output_dir, "eval_results.json")):
+        raise RunError(f"{output_dir}: holds a finished run; choose another --output_dir")
+    if os.path.exists(config_file):
+        with open(config_file) as f:
+            previous = json.load(f)
+        changed = {k: (previous.get(k), config[k]) for k in RUN_IDENTITY if previous.get(k) != config[k]}
+        if changed:
+            details = ", ".join(f"--{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+            raise RunError(f"{output_dir}: holds a run of another configuration ({details}); "
+                           "choose another --output_dir")
+    elif os.listdir(output_dir):
+        raise RunError(f"{output_dir}: not empty and holds no run of train.py; choose another --output_dir")
+    with open(config_file, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+
+
+def load_split(task, split):
+    return glue_tasks.load(task, split, data_dir=FLAGS.data_dir, manual_dir=FLAGS.tfds_manual_dir,
+                           glue_dir=FLAGS.glue_dir)
+
+
+def run(task, learning_rate, output_dir):
+    """Trains, evaluates and exports one model; returns its eval results."""
+    config = {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])
+              if f.name not in ("learning_rate", "output_dir")}
+    config.update(task=task.tfds_name, learning_rate=learning_rate, output_dir=output_dir)
+    check_output_dir(output_dir, config)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(FLAGS.seed)
+    policy = choose_policy(FLAGS.mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)
+
+    # Data and checkpoint first: a missing source fails before anything trains.
+    pretrained = bert_keras.load_encoder(FLAGS.init_checkpoint)
+    if FLAGS.max_seq_length > pretrained.config.max_position_embeddings:
+        raise RunError(f"--max_seq_length {FLAGS.max_seq_length} exceeds the checkpoint's "
+                       f"max_position_embeddings {pretrained.config.max_position_embeddings}")
+    preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, FLAGS.max_seq_length)
+    train_examples = inputs.tokenize(load_split(task, "train"), task, preprocessor)
+    dev_splits = [s for s in task.splits if s.startswith("validation")]
+    dev = {s: inputs.tokenize(load_split(task, s), task, preprocessor) for s in dev_splits}
+    dev_batches = {s: inputs.evaluation_batches(d, FLAGS.eval_batch_size, FLAGS.max_seq_length,
+                                                padding=FLAGS.padding) for s, d in dev.items()}
+    dev_labels = {s: np.array([e["label"] for e in d.as_numpy_iterator()]) for s, d in dev.items()}
+
+    steps_per_epoch = inputs.batches_per_epoch(train_examples, FLAGS.train_batch_size, FLAGS.max_seq_length,
+                                               padding=FLAGS.padding)
+    total_steps = math.ceil(steps_per_epoch * FLAGS.num_train_epochs)
+    if FLAGS.max_steps:
+        total_steps = min(total_steps, FLAGS.max_steps)
+    epochs = math.ceil(total_steps / steps_per_epoch)
+    warmup_steps = int(total_steps * FLAGS.warmup_proportion)
+    train_batches = inputs.training_batches(train_examples, FLAGS.train_batch_size, FLAGS.max_seq_length,
+                                            padding=FLAGS.padding, seed=FLAGS.seed)
+    train_batches = train_batches.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
+
+    # The model, pruned if asked: tfmot wrappers around the chosen encoder kernels.
+    encoder, pruned_layers = pretrained.encoder, []
+    if FLAGS.target_sparsity > 0:
+        begin, end = FLAGS.pruning_begin_step, FLAGS.pruning_end_step
+        if begin is None or end is None:
+            default_begin, default_end = pruning_schedules.default_pruning_steps(
+                total_steps, warmup_steps, FLAGS.pruning_frequency)
+            begin = default_begin if begin is None else begin
+            end = default_end if end is None else end
+        schedule = pruning_schedules.make_schedule(
+            FLAGS.pruning_schedule, FLAGS.target_sparsity, begin_step=begin, end_step=end,
+            frequency=FLAGS.pruning_frequency, initial_sparsity=FLAGS.initial_sparsity)
+        pruned_layers = pruning_schedules.select_layers(
+            encoder, pooler=FLAGS.prune_pooler, word_embeddings=FLAGS.prune_word_embeddings,
+            patterns=FLAGS.prune_layers)
+        encoder = pruning_schedules.prune_encoder(
+            encoder, pruned_layers, schedule,
+            block_size=FLAGS.block_size and pruning_schedules.parse_pair(FLAGS.block_size, "--block_size"),
+            sparsity_m_by_n=FLAGS.sparsity_m_by_n and pruning_schedules.parse_pair(
+                FLAGS.sparsity_m_by_n, "--sparsity_m_by_n"))
+    model = build_classifier(encoder, task, pretrained.config.hidden_dropout_prob)
+    lr_schedule = WarmupLinearDecay(float(learning_rate), warmup_steps, total_steps)
+    model.compile(optimizer=make_optimizer(lr_schedule, FLAGS.weight_decay), loss=loss_function(task),
+                  jit_compile=FLAGS.xla)
+    logging.info("%s: %d steps (%d a epoch, %d epochs), warm-up %d, policy %s, pruning %d layers to %.2f",
+                 task.glue_name, total_steps, steps_per_epoch, epochs, warmup_steps, policy,
+                 len(pruned_layers), FLAGS.target_sparsity)
+
+    log_dir = os.path.join(output_dir, "tensorboard")
+    tensorboard = (tfmot.sparsity.keras.PruningSummaries(log_dir, update_freq=FLAGS.log_steps) if pruned_layers
+                   else keras.callbacks.TensorBoard(log_dir, update_freq=FLAGS.log_steps))
+    first_dev = dev_splits[0]
+    callbacks = [
+        LearningRateInLogs(lr_schedule),
+        GlueEvaluation(task, dev_batches[first_dev], dev_labels[first_dev]),
+        keras.callbacks.TerminateOnNaN(),
+        SafeBackupAndRestore(os.path.join(output_dir, "backup"), save_freq=FLAGS.save_checkpoints_steps,
+                             delete_checkpoint=False),
+        StopAtStep(total_steps),
+        tensorboard,
+    ]
+    if pruned_layers:
+        callbacks.insert(0, tfmot.sparsity.keras.UpdatePruningStep())
+
+    start = time.time()
+    history = model.fit(train_batches, epochs=epochs, callbacks=callbacks, verbose=1)
+    train_time = time.time() - start
+    final_loss = history.history["loss"][-1] if history.history.get("loss") else float("nan")
+    if not np.isfinite(final_loss):
+        raise RunError(f"{output_dir}: the training loss became {final_loss}; training stopped. The last "
+                       f"good state is in {output_dir}/backup (try a lower --learning_rate)")
+
+    # Evaluation on every dev split (MNLI: matched and mismatched), then the sparsity report.
+    start = time.time()
+    results = {"global_step": int(model.optimizer.iterations), "loss": float(final_loss),
+               "learning_rate": float(learning_rate), "policy": policy, "task": task.glue_name}
+    for split in dev_splits:
+        prefix = "eval_mm_" if split == "validation_mismatched" else "eval_"
+        metrics = evaluate(model, task, dev_batches[split], dev_labels[split])
+        results.update({prefix + k: v for k, v in metrics.items()})
+    results["eval_time_s"], results["train_time_s"] = time.time() - start, train_time
+    stripped = tfmot.sparsity.keras.strip_pruning(model) if pruned_layers else model
+    report = pruning_schedules.sparsity_report(stripped, pruned_layers or None)
+    pruning_schedules.write_report(report, output_dir)
+    results["sparsity"] = report["totals"]
+    results["hyperparameters"] = config
+    write_eval_results(os.path.join(output_dir, "eval_results"), results)
+
+    # Export, in float32 whatever the training policy.
+    keras.mixed_precision.set_global_policy("float32")
+    serving = build_classifier(bert_keras.build_encoder(pretrained.config), task, 0.0)
+    serving.set_weights(stripped.get_weights())
+    export_text_classifier(os.path.join(output_dir, "saved_model"), serving, preprocessor,
+                           task=task.glue_name, text_fields=task.text_fields, label_names=task.labels)
+    logging.info("%s: %s", output_dir, {k: v for k, v in results.items() if k.startswith("eval_")})
+    return results
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not FLAGS.task:
+        raise app.UsageError(f"--task is required: one of {', '.join(glue_tasks.TASK_NAMES[:-1])} or all")
+    try:
+        tasks = ([glue_tasks.get_task(n) for n in glue_tasks.TASK_NAMES if n != "ax"] if FLAGS.task == "all"
+                 else [glue_tasks.get_task(FLAGS.task)])
+        learning_rates = [float(v) for v in FLAGS.learning_rate]
+    except ValueError as e:
+        raise app.UsageError(str(e))
+    root = FLAGS.output_dir or os.path.join("output", "" if FLAGS.task == "all" else tasks[0].tfds_name)
+    try:
+        for task in tasks:
+            for lr in learning_rates:
+                output_dir = os.path.join(root, task.tfds_name if len(tasks) > 1 else "",
+                                          f"lr_{lr:g}" if len(learning_rates) > 1 else "")
+                run(task, lr, os.path.normpath(output_dir))
+    except (RunError, bert_keras.CheckpointError, bert_keras.DownloadError, glue_tasks.DownloadUnavailableError,
+            glue_tasks.MalformedFileError, FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)
