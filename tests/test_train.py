@@ -16,10 +16,10 @@ from conftest import REPO, SHARED
 GLUE = os.path.join(SHARED, "glue")
 
 
-def short_run_flags(minilm_dir, output_dir, *extra):
+def short_run_flags(minilm_dir, output_dir, *extra, precision="float32"):
     return ["--task=rte", f"--glue_dir={GLUE}", f"--init_checkpoint={minilm_dir}", f"--output_dir={output_dir}",
             "--train_batch_size=8", "--eval_batch_size=64", "--max_seq_length=64", "--log_steps=4",
-            "--mixed_precision=float32", *extra]
+            f"--mixed_precision={precision}", *extra]
 
 
 def train_in_process(args):
@@ -134,8 +134,7 @@ def test_bad_inputs_fail_before_training(minilm_dir, tmp_path):
     with pytest.raises(SystemExit, match=r"no_such_checkpoint' is neither a folder"):
         train_in_process(short_run_flags("no_such_checkpoint", str(tmp_path / "a"), "--max_steps=2"))
     with pytest.raises(SystemExit, match=r"RTE/train.tsv: no such file"):
-        train_in_process(short_run_flags(minilm_dir, str(tmp_path / "b"), "--max_steps=2")[:1] + [
-            f"--glue_dir={tmp_path}", f"--init_checkpoint={minilm_dir}", f"--output_dir={tmp_path / 'b'}"])
+        train_in_process(short_run_flags(minilm_dir, str(tmp_path / "b"), "--max_steps=2", f"--glue_dir={tmp_path}"))
     assert not os.path.exists(tmp_path / "b" / "backup")
 
 
@@ -165,7 +164,7 @@ def test_killed_run_resumes_to_the_same_step_and_sparsity(minilm_dir, tmp_path):
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_trains_and_exports_float32(minilm_dir, tmp_path, precision):
     output_dir = str(tmp_path / precision)
-    train_in_process(short_run_flags(minilm_dir, output_dir, "--max_steps=6")[:-1] + [f"--mixed_precision={precision}"])
+    train_in_process(short_run_flags(minilm_dir, output_dir, "--max_steps=6", precision=precision))
     results = json.load(open(os.path.join(output_dir, "eval_results.json")))
     assert results["policy"] == f"mixed_{precision}" and np.isfinite(results["eval_loss"])
     assert all(v.dtype == np.float32 for name, v in variables_of(os.path.join(output_dir, "saved_model")).items()
