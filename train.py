@@ -221,7 +221,8 @@ def evaluate(model, task, batches, labels):
 def write_eval_results(path, results):
     """eval_results.txt in the seed's format: `key = value` lines, then the times in minutes."""
     with open(path + ".txt", "w") as f:
-        for key in sorted(k for k in results if k.startswith("eval_") or k in ("global_step", "loss")):
+        for key in sorted(k for k in results
+                          if k.startswith("eval_") and k != "eval_time_s" or k in ("global_step", "loss")):
             f.write(f"{key} = {results[key]}\n")
         f.write(f"train_time: {results['train_time_s'] / 60:.2f} min\n")
         f.write(f"eval_time: {results['eval_time_s'] / 60:.2f} min\n")
@@ -344,14 +345,15 @@ def run(task, learning_rate, output_dir):
     start = time.time()
     history = model.fit(train_batches, epochs=epochs, callbacks=callbacks, verbose=1)
     train_time = time.time() - start
-    final_loss = history.history["loss"][-1] if history.history.get("loss") else float("nan")
-    if not np.isfinite(final_loss):
+    # No loss when a restart finds training already done (it stopped during evaluation or export).
+    final_loss = history.history["loss"][-1] if history.history.get("loss") else None
+    if final_loss is not None and not np.isfinite(final_loss):
         raise RunError(f"{output_dir}: the training loss became {final_loss}; training stopped. The last "
                        f"good state is in {output_dir}/backup (try a lower --learning_rate)")
 
     # Evaluation on every dev split (MNLI: matched and mismatched), then the sparsity report.
     start = time.time()
-    results = {"global_step": int(model.optimizer.iterations), "loss": float(final_loss),
+    results = {"global_step": int(model.optimizer.iterations), "loss": final_loss,
                "learning_rate": float(learning_rate), "policy": policy, "task": task.glue_name}
     for split in dev_splits:
         prefix = "eval_mm_" if split == "validation_mismatched" else "eval_"
@@ -363,14 +365,14 @@ def run(task, learning_rate, output_dir):
     pruning_schedules.write_report(report, output_dir)
     results["sparsity"] = report["totals"]
     results["hyperparameters"] = config
-    write_eval_results(os.path.join(output_dir, "eval_results"), results)
 
-    # Export, in float32 whatever the training policy.
+    # Export, in float32 whatever the training policy; eval_results last: they mark a finished run.
     keras.mixed_precision.set_global_policy("float32")
     serving = build_classifier(bert_keras.build_encoder(pretrained.config), task, 0.0)
     serving.set_weights(stripped.get_weights())
     export_text_classifier(os.path.join(output_dir, "saved_model"), serving, preprocessor,
                            task=task.glue_name, text_fields=task.text_fields, label_names=task.labels)
+    write_eval_results(os.path.join(output_dir, "eval_results"), results)
     logging.info("%s: %s", output_dir, {k: v for k, v in results.items() if k.startswith("eval_")})
     return results
 

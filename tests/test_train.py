@@ -196,3 +196,30 @@ def test_default_sources_fail_fast_offline_naming_the_offline_flags(tmp_path):
     last = output.strip().splitlines()
     assert any("cannot reach the host" in line for line in last), output
     assert "--init_checkpoint FOLDER" in output and "--glue_dir FOLDER" in output
+
+
+def test_token_id_signature_agrees_with_the_text_signature(pruned_run, minilm_dir):
+    import bert_keras
+
+    texts = [tf.constant(["A cat sat on the mat.", "It rains."]), tf.constant(["A cat sat.", "The sun shines."])]
+    model = tf.saved_model.load(os.path.join(pruned_run, "saved_model"))
+    by_text = model.signatures["serving_default"](sentence1=texts[0], sentence2=texts[1])
+    ids = bert_keras.BertPreprocessor(os.path.join(minilm_dir, "vocab.txt"), True, 64)(texts)
+    by_ids = model.signatures["serve_token_ids"](**ids)
+    np.testing.assert_allclose(by_ids["probabilities"], by_text["probabilities"], atol=1e-6)
+    assert by_text["label"].numpy().tolist() == [[b"entailment", b"not_entailment"][i] for i in by_ids["label_id"]]
+
+
+def test_a_folder_of_another_configuration_is_refused(tmp_path):
+    import train
+
+    config = {name: None for name in train.RUN_IDENTITY}
+    train.check_output_dir(str(tmp_path / "run"), dict(config, task="rte"))
+    train.check_output_dir(str(tmp_path / "run"), dict(config, task="rte"))  # the same run resumes
+    with pytest.raises(train.RunError, match=r"another configuration \(--task: 'rte' there, 'mrpc' now\)"):
+        train.check_output_dir(str(tmp_path / "run"), dict(config, task="mrpc"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(train.RunError, match=r"not empty and holds no run of train.py"):
+        train.check_output_dir(str(tmp_path / "other"), config)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
