@@ -106,15 +106,8 @@ def _cpu_has_bfloat16():
 
 # --- Model and optimizer ---
 
-def build_classifier(encoder, task, dropout_rate):
-    """The encoder, dropout and a dense head on pooled_output (one output for regression)."""
-    features = {name: keras.Input((None,), dtype="int32", name=name) for name in bert_keras.INPUT_NAMES}
-    pooled = encoder(features)["pooled_output"]  # (batch, H)
-    pooled = keras.layers.Dropout(dropout_rate, name="classifier_dropout")(pooled)
-    logits = keras.layers.Dense(  # float32 logits under any policy: a numerically safe loss
-        1 if task.is_regression else len(task.labels), dtype="float32", name="classifier",
-        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(pooled)
-    return keras.Model(features, logits, name=f"bert_{task.tfds_name}")
+def num_outputs(task):
+    return 1 if task.is_regression else len(task.labels)
 
 
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -167,10 +160,13 @@ class GlueEvaluation(keras.callbacks.Callback):
     def __init__(self, task, batches, labels):
         super().__init__()
         self.task, self.batches, self.labels = task, batches, labels
+        self.last = None  # (global step, metrics) of the latest evaluation
 
     def on_epoch_end(self, epoch, logs=None):
+        metrics = evaluate(self.model, self.task, self.batches, self.labels)
+        self.last = (int(self.model.optimizer.iterations), metrics)
         if logs is not None:
-            logs.update({f"val_{k}": v for k, v in evaluate(self.model, self.task, self.batches, self.labels).items()})
+            logs.update({f"val_{k}": v for k, v in metrics.items()})
 
 
 class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -318,7 +314,8 @@ def run(task, learning_rate, output_dir):
             block_size=FLAGS.block_size and pruning_schedules.parse_pair(FLAGS.block_size, "--block_size"),
             sparsity_m_by_n=FLAGS.sparsity_m_by_n and pruning_schedules.parse_pair(
                 FLAGS.sparsity_m_by_n, "--sparsity_m_by_n"))
-    model = build_classifier(encoder, task, pretrained.config.hidden_dropout_prob)
+    model = bert_keras.build_classifier(encoder, num_outputs(task), pretrained.config.hidden_dropout_prob,
+                                        name=f"bert_{task.tfds_name}")
     lr_schedule = WarmupLinearDecay(float(learning_rate), warmup_steps, total_steps)
     model.compile(optimizer=make_optimizer(lr_schedule, FLAGS.weight_decay), loss=loss_function(task),
                   jit_compile=FLAGS.xla)
@@ -330,9 +327,10 @@ def run(task, learning_rate, output_dir):
     tensorboard = (PruningSummaries(log_dir, update_freq=FLAGS.log_steps) if pruned_layers
                    else keras.callbacks.TensorBoard(log_dir, update_freq=FLAGS.log_steps))
     first_dev = dev_splits[0]
+    glue_evaluation = GlueEvaluation(task, dev_batches[first_dev], dev_labels[first_dev])
     callbacks = [
         LearningRateInLogs(lr_schedule),
-        GlueEvaluation(task, dev_batches[first_dev], dev_labels[first_dev]),
+        glue_evaluation,
         keras.callbacks.TerminateOnNaN(),
         SafeBackupAndRestore(os.path.join(output_dir, "backup"), save_freq=FLAGS.save_checkpoints_steps,
                              delete_checkpoint=False),
@@ -357,7 +355,10 @@ def run(task, learning_rate, output_dir):
                "learning_rate": float(learning_rate), "policy": policy, "task": task.glue_name}
     for split in dev_splits:
         prefix = "eval_mm_" if split == "validation_mismatched" else "eval_"
-        metrics = evaluate(model, task, dev_batches[split], dev_labels[split])
+        if split == first_dev and glue_evaluation.last and glue_evaluation.last[0] == results["global_step"]:
+            metrics = glue_evaluation.last[1]  # the last epoch's evaluation, on these same weights
+        else:
+            metrics = evaluate(model, task, dev_batches[split], dev_labels[split])
         results.update({prefix + k: v for k, v in metrics.items()})
     results["eval_time_s"], results["train_time_s"] = time.time() - start, train_time
     stripped = tfmot.sparsity.keras.strip_pruning(model) if pruned_layers else model
@@ -367,11 +368,11 @@ def run(task, learning_rate, output_dir):
     results["hyperparameters"] = config
 
     # Export, in float32 whatever the training policy; eval_results last: they mark a finished run.
-    keras.mixed_precision.set_global_policy("float32")
-    serving = build_classifier(bert_keras.build_encoder(pretrained.config), task, 0.0)
-    serving.set_weights(stripped.get_weights())
-    export_text_classifier(os.path.join(output_dir, "saved_model"), serving, preprocessor,
+    serving = bert_keras.float32_copy(stripped.get_weights(), pretrained.config, num_outputs(task))
+    saved_model_dir = os.path.join(output_dir, "saved_model")
+    export_text_classifier(saved_model_dir, serving, preprocessor,
                            task=task.glue_name, text_fields=task.text_fields, label_names=task.labels)
+    results["footprint"] = pruning_schedules.footprint(saved_model_dir, serving.weights)
     write_eval_results(os.path.join(output_dir, "eval_results"), results)
     logging.info("%s: %s", output_dir, {k: v for k, v in results.items() if k.startswith("eval_")})
     return results

@@ -2,8 +2,9 @@
 
 Signatures:
 - `serving_default`: the task's text fields (tf.string [batch], named as tfds names them) ->
-  `probabilities` float32 [batch, classes], `label_id` int32 [batch] and `label` (the label's
-  string as GLUE writes it) [batch]; for regression `score` float32 [batch].
+  `probabilities` float32 [batch, classes], `logits` float32 [batch, classes], `label_id` int32
+  [batch] and `label` (the label's string as GLUE writes it) [batch]; for regression `score`
+  float32 [batch].
 - `serve_token_ids`: `input_word_ids`, `input_mask`, `input_type_ids` int32 [batch, seq] -> the same.
 
 The SavedModel also records `task`, `label_names` and `text_fields` as variables, so a reader can
@@ -32,7 +33,7 @@ class _TextClassifier(tf.Module):
             return {"score": logits[:, 0]}
         probabilities = tf.nn.softmax(logits, axis=-1)
         label_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {"probabilities": probabilities, "label_id": label_id,
+        return {"probabilities": probabilities, "logits": logits, "label_id": label_id,
                 "label": tf.gather(self.label_names, label_id)}
 
 

@@ -1,12 +1,16 @@
-"""How sparse a model is: zeros in every Dense kernel and Embedding matrix, with totals, as JSON and a table.
+"""How sparse a model is: zeros in every Dense kernel and Embedding matrix, with totals, as JSON and a table;
+and what that buys on disk (`footprint`).
 
 The same numbers come out before and after `strip_pruning`: weights are named after the wrapped
 layer (never `prune_low_magnitude_...`), and the wrappers' own masks, thresholds and step counters
 are left out of the parameter totals.
 """
 
+import gzip
+import io
 import json
 import os
+import tarfile
 
 import numpy as np
 import tensorflow as tf
@@ -129,3 +133,55 @@ def write_report(report, directory):
     with tf.io.gfile.GFile(text_path, "w") as f:
         f.write(format_table(report) + "\n")
     return json_path, text_path
+
+
+# What TensorFlow writes into a SavedModel folder; anything else there (evaluate.py's results) is not the model.
+SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra")
+
+
+class _ByteCounter(io.RawIOBase):
+    def __init__(self):
+        self.count = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.count += len(data)
+        return len(data)
+
+
+def footprint(saved_model_dir, variables):
+    """What a (pruned) SavedModel costs: parameters, zeros per matrix, bytes on disk and gzip-compressed.
+
+    Unstructured zeros do not shrink a dense file: the honest size of a sparse model is what a
+    general-purpose compressor makes of it, here the folder as `tar czf` writes it (gzip level 6).
+
+    Args:
+      saved_model_dir: str. An exported SavedModel.
+      variables: its variables (`tf.saved_model.load(dir).variables`, or the exported Keras model's
+        weights); the floating-point ones are counted.
+
+    Returns:
+      A JSON-serialisable dict: "parameters", "zeros", "nonzero", "sparsity"; "matrices", one entry
+      per 2-D kernel or embedding matrix {"name", "shape", "size", "zeros", "sparsity"};
+      "saved_model_bytes" and "saved_model_gzip_bytes".
+    """
+    weights = [v for v in variables if v.dtype.is_floating]
+    counts = {v.name: _count(v.numpy()) for v in weights}
+    matrices = [{"name": v.name.rsplit(":", 1)[0], "shape": [int(d) for d in v.shape], **counts[v.name],
+                 "sparsity": counts[v.name]["zeros"] / counts[v.name]["size"]}
+                for v in weights if len(v.shape) == 2 and v.name.split("/")[-1].split(":")[0] in ("kernel", "embeddings")]
+    size = sum(c["size"] for c in counts.values())
+    zeros = sum(c["zeros"] for c in counts.values())
+    on_disk, counter = 0, _ByteCounter()
+    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w|") as tar:
+        for entry in SAVED_MODEL_ENTRIES:
+            path = os.path.join(saved_model_dir, entry)
+            if os.path.exists(path):
+                tar.add(path, arcname=entry)
+                on_disk += sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path)
+                               for name in names) if os.path.isdir(path) else os.path.getsize(path)
+    return {"parameters": size, "zeros": zeros, "nonzero": size - zeros, "sparsity": zeros / size if size else 0.0,
+            "matrices": matrices, "saved_model_bytes": on_disk, "saved_model_gzip_bytes": counter.count}

@@ -11,27 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, SHARED
-
-GLUE = os.path.join(SHARED, "glue")
-
-
-def short_run_flags(minilm_dir, output_dir, *extra, precision="float32"):
-    return ["--task=rte", f"--glue_dir={GLUE}", f"--init_checkpoint={minilm_dir}", f"--output_dir={output_dir}",
-            "--train_batch_size=8", "--eval_batch_size=64", "--max_seq_length=64", "--log_steps=4",
-            f"--mixed_precision={precision}", *extra]
-
-
-def train_in_process(args):
-    import train
-    train.FLAGS.unparse_flags()
-    train.FLAGS(["train.py", *args])
-    try:
-        train.main(["train.py"])
-    finally:
-        train.FLAGS.unparse_flags()
-        import tf_keras as keras
-        keras.mixed_precision.set_global_policy("float32")
+from conftest import GLUE, PRUNED, REPO, short_run_flags, train_in_process
 
 
 def train_subprocess(args, **kwargs):
@@ -43,20 +23,6 @@ def train_subprocess(args, **kwargs):
 def variables_of(saved_model_dir):
     loaded = tf.saved_model.load(saved_model_dir)
     return {v.name: v.numpy() for v in loaded.classifier.variables}
-
-
-PRUNED = [f"layer_{i}_{kind}/kernel:0" for i in range(6)
-          for kind in ("attention_query", "attention_key", "attention_value", "attention_output",
-                       "intermediate", "output")]
-
-
-@pytest.fixture(scope="module")
-def pruned_run(minilm_dir, tmp_path_factory):
-    output_dir = str(tmp_path_factory.mktemp("pruned") / "run")
-    train_in_process(short_run_flags(minilm_dir, output_dir, "--target_sparsity=0.5", "--max_steps=24",
-                                     "--pruning_begin_step=0", "--pruning_end_step=16", "--pruning_frequency=4",
-                                     "--save_checkpoints_steps=8"))
-    return output_dir
 
 
 def test_pruned_run_exports_50_percent_sparse_kernels(pruned_run):

@@ -1,0 +1,32 @@
+"""The task model: a BERT encoder, dropout and a dense head on `pooled_output`, as BERT's run_classifier.py.
+
+train.py fine-tunes it; evaluate.py rebuilds it to restore a training checkpoint. `float32_copy`
+gives the model that is exported: float32 whatever the training policy, no dropout, no wrappers.
+"""
+
+import tf_keras as keras
+
+from bert_keras.encoder import INPUT_NAMES, build_encoder
+
+
+def build_classifier(encoder, num_outputs, dropout_rate, name="bert_classifier"):
+    """Token ids -> float32 logits [batch, num_outputs] (one output: a regression score)."""
+    features = {n: keras.Input((None,), dtype="int32", name=n) for n in INPUT_NAMES}
+    pooled = encoder(features)["pooled_output"]  # (batch, H)
+    pooled = keras.layers.Dropout(dropout_rate, name="classifier_dropout")(pooled)
+    logits = keras.layers.Dense(  # float32 logits under any policy: a numerically safe loss
+        num_outputs, dtype="float32", name="classifier",
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(pooled)
+    return keras.Model(features, logits, name=name)
+
+
+def float32_copy(weights, config, num_outputs, name="bert_classifier"):
+    """A float32 classifier for `config` holding `weights` (a trained model's, wrappers stripped)."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        model = build_classifier(build_encoder(config), num_outputs, 0.0, name)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    model.set_weights(weights)
+    return model

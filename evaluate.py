@@ -1,0 +1,266 @@
+r"""Evaluates a fine-tuned model on GLUE, writes the GLUE server's files, and summarises runs into tables.
+
+  python evaluate.py --task rte --model out/rte/saved_model --glue_dir ../shared/glue            # dev metrics
+  python evaluate.py --task rte --model out/rte --split test --glue_dir ../shared/glue         # RTE.tsv
+  python evaluate.py --task mnli --model out/mnli/saved_model --split test                     # MNLI-m/-mm, AX
+  python evaluate.py --summarize out/                                   # results.md over every run in out/
+
+`--model` is a SavedModel that train.py exported, or a train.py output folder. A folder is read at
+its latest checkpoint (`backup/`, finished or not): the model is rebuilt from `train_config.json`,
+restored, and exported to `OUTPUT_DIR/eval_step_<N>/saved_model`. Either way the predictions come
+from the SavedModel's raw-text signature, the very thing that is served.
+
+Validation writes `eval_results.txt` (the seed's format) and `.json` (metrics, loss, the model's
+footprint: parameters, zeros per matrix, SavedModel bytes plain and gzip-compressed) and one
+`predictions_<split>.tsv` per split; test writes the GLUE server's files (`RTE.tsv`, ...; an MNLI
+model also writes `AX.tsv`, the diagnostic set). They go into `--output_dir`, by default the
+SavedModel's folder (or `eval_step_<N>/`).
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2: tfmot and tensorflow-hub need it
+
+from absl import app, flags  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
+import tensorflow_text  # noqa: E402,F401 (the WordPiece ops a SavedModel's preprocessor runs)
+# tfmot exports no name for this walk over a model's pruning wrappers.
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: E402
+    collect_prunable_layers)
+
+import bert_keras  # noqa: E402
+import glue_tasks  # noqa: E402
+import pruning_schedules  # noqa: E402
+from bert_keras.serving import export_text_classifier  # noqa: E402
+from glue_tasks import results as glue_results  # noqa: E402
+
+flags.DEFINE_string("task", None, f"GLUE task ({', '.join(glue_tasks.TASK_NAMES)}); ax takes an MNLI model.")
+flags.DEFINE_string("model", None, "A SavedModel exported by train.py, or a train.py output folder "
+                    "(its latest checkpoint).")
+flags.DEFINE_enum("split", "validation", ["validation", "test"],
+                  "validation: GLUE's metrics (MNLI: matched and mismatched); test: the GLUE server's files.")
+flags.DEFINE_string("output_dir", None, "Where results go (default: the SavedModel's folder).")
+flags.DEFINE_integer("eval_batch_size", 64, "Examples per batch.")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data folder (default ~/tensorflow_datasets).")
+flags.DEFINE_string("tfds_manual_dir", None, "GLUE's own download files, for an offline tfds build.")
+flags.DEFINE_string("glue_dir", None, "Read GLUE's original files from this folder instead of tfds.")
+flags.DEFINE_string("summarize", None, "A folder of train.py runs: write results.md (and results.json, "
+                    "sparsity_vs_metric.png) there.")
+FLAGS = flags.FLAGS
+
+WRITTEN_BY = "evaluate.py"  # marks the eval_results.json this script may replace
+
+
+class EvaluationError(Exception):
+    """Input evaluate.py cannot work with; its message says what and where."""
+
+
+# --- Finding the model ---
+
+def resolve_model(path, task):
+    """(SavedModel folder, default output folder, training step or None) for --model.
+
+    A training folder's latest checkpoint is exported first. A SavedModel's step is the one train.py
+    recorded beside it, when it is the `saved_model/` of a run.
+    """
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        run_results = os.path.join(os.path.dirname(os.path.abspath(path)), "eval_results.json")
+        step = None
+        if os.path.basename(os.path.abspath(path)) == "saved_model" and os.path.isfile(run_results):
+            with open(run_results) as f:
+                step = json.load(f).get("global_step")
+        return path, path, step
+    if os.path.isfile(os.path.join(path, "train_config.json")):
+        return export_latest_checkpoint(path, task)
+    raise EvaluationError(f"--model {path}: no model there; expected a SavedModel folder (saved_model.pb) or a "
+                          f"train.py output folder (train_config.json and backup/)")
+
+
+def export_latest_checkpoint(run_dir, task):
+    """Rebuilds the run's model from train_config.json, restores its latest backup, exports it."""
+    with open(os.path.join(run_dir, "train_config.json")) as f:
+        config = json.load(f)
+    check_task(glue_tasks.get_task(config["task"]).glue_name, task, f"{run_dir}/train_config.json")
+    backup = os.path.join(run_dir, "backup", "chief")
+    checkpoint = tf.train.latest_checkpoint(backup)
+    if checkpoint is None:
+        raise EvaluationError(f"--model {run_dir}: a train.py folder with no checkpoint yet ({backup} is empty)")
+    step = int(tf.train.load_checkpoint(checkpoint).get_tensor("model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+    output_dir = os.path.join(run_dir, f"eval_step_{step}")
+    saved_model_dir = os.path.join(output_dir, "saved_model")
+    if os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+        return saved_model_dir, output_dir, step  # exported by an earlier evaluation of this same step
+
+    trained_task = glue_tasks.get_task(config["task"])
+    pretrained = bert_keras.load_encoder(config["init_checkpoint"])
+    encoder, pruned = pretrained.encoder, []
+    if config["target_sparsity"] > 0:
+        pruned = pruning_schedules.select_layers(encoder, pooler=config["prune_pooler"],
+                                                 word_embeddings=config["prune_word_embeddings"],
+                                                 patterns=config["prune_layers"])
+        # Restoring needs the wrappers' variables (masks, thresholds, step), not the schedule's timing.
+        encoder = pruning_schedules.prune_encoder(encoder, pruned, tfmot.sparsity.keras.ConstantSparsity(0.5, 0))
+    outputs = 1 if trained_task.is_regression else len(trained_task.labels)
+    model = bert_keras.build_classifier(encoder, outputs, 0.0)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    for wrapper in collect_prunable_layers(model):
+        wrapper.pruning_obj.weight_mask_op()  # a backup between mask updates holds unmasked weights
+    stripped = tfmot.sparsity.keras.strip_pruning(model) if pruned else model
+    serving = bert_keras.float32_copy(stripped.get_weights(), pretrained.config, outputs)
+    preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case,
+                                               config["max_seq_length"])
+    export_text_classifier(saved_model_dir, serving, preprocessor, task=trained_task.glue_name,
+                           text_fields=trained_task.text_fields, label_names=trained_task.labels)
+    return saved_model_dir, output_dir, step
+
+
+def check_task(model_task, task, where):
+    """An MNLI model serves MNLI and AX; any other model only its own task."""
+    expected = "MNLI" if task.glue_name == "AX" else task.glue_name
+    if model_task != expected:
+        raise EvaluationError(f"{where}: a model trained for {model_task}, not {expected}; "
+                              f"pass --task {glue_tasks.get_task(model_task).tfds_name}")
+
+
+def load_model(saved_model_dir, task):
+    model = tf.saved_model.load(saved_model_dir)
+    if not all(hasattr(model, name) for name in ("task", "label_names", "text_fields")):
+        raise EvaluationError(f"--model {saved_model_dir}: a SavedModel that train.py did not export (it records "
+                              "no task, label_names and text_fields)")
+    check_task(model.task.numpy().decode(), task, saved_model_dir)
+    model_labels = tuple(label.decode() for label in model.label_names.numpy())
+    if model_labels != (task.labels or ()):
+        raise EvaluationError(f"{saved_model_dir}: labels {model_labels}, but {task.glue_name} has {task.labels}")
+    return model
+
+
+# --- Predicting ---
+
+def predict(model, task, split):
+    """Runs the raw-text signature over a whole split: (outputs as NumPy, labels, idx), in file order."""
+    serve = model.signatures["serving_default"]
+    examples = glue_tasks.load(task, split, data_dir=FLAGS.data_dir, manual_dir=FLAGS.tfds_manual_dir,
+                               glue_dir=FLAGS.glue_dir)
+    outputs, labels, idx = [], [], []
+    for batch in examples.batch(FLAGS.eval_batch_size).prefetch(tf.data.AUTOTUNE):
+        out = serve(**{field: batch[field] for field in task.text_fields})
+        outputs.append({k: v.numpy() for k, v in out.items()})
+        labels.append(batch["label"].numpy())
+        idx.append(batch["idx"].numpy())
+    return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}, np.concatenate(labels), np.concatenate(idx)
+
+
+def evaluate_split(model, task, split):
+    """GLUE's metrics and the mean loss over a labelled split, with the predictions in GLUE's strings."""
+    outputs, labels, idx = predict(model, task, split)
+    if not task.is_regression and np.all(labels == -1):
+        raise EvaluationError(f"{task.glue_name} {split}: no labels (GLUE keeps them private); use --split test "
+                              "to write the GLUE server's file")
+    if task.is_regression:
+        predictions = outputs["score"]
+        loss = float(np.mean((predictions.astype(np.float64) - labels) ** 2))
+        shown = [f"{p:.3f}" for p in predictions]
+    else:
+        predictions = outputs["label_id"].astype(np.int64)
+        logits = outputs["logits"].astype(np.float64)
+        log_probabilities = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        loss = float(-np.mean(log_probabilities[np.arange(len(labels)), labels]))
+        shown = [label.decode() for label in outputs["label"]]
+    metrics = task.compute_metrics(labels, predictions)
+    return {**metrics, "loss": loss}, idx, shown
+
+
+def evaluation_splits(task):
+    """The dev split(s) of --split validation, and for --split test the (task, split) pairs to predict."""
+    if FLAGS.split == "validation":
+        splits = [s for s in task.splits if s.startswith("validation")]
+        if not splits:
+            raise EvaluationError(f"--task {task.tfds_name} --split validation: {task.glue_name} has no labelled "
+                                  f"split (GLUE keeps its labels private); use --split test")
+        return [(task, s) for s in splits]
+    pairs = [(task, s) for s in task.test_splits]
+    if task.glue_name == "MNLI":
+        ax = glue_tasks.get_task("ax")
+        pairs += [(ax, s) for s in ax.test_splits]  # GLUE's diagnostic, predicted with the MNLI model
+    return pairs
+
+
+def check_output_dir(output_dir):
+    """Refuses a folder whose eval_results.json another program wrote (train.py's, say)."""
+    existing = os.path.join(output_dir, "eval_results.json")
+    if os.path.exists(existing):
+        with open(existing) as f:
+            if json.load(f).get("written_by") != WRITTEN_BY:
+                raise EvaluationError(f"--output_dir {output_dir}: holds an eval_results.json that evaluate.py did "
+                                      "not write; choose another --output_dir")
+    os.makedirs(output_dir, exist_ok=True)
+
+
+def write_eval_results(output_dir, results):
+    """eval_results.txt in the seed's format (`key = value`, then eval_time in minutes) and .json."""
+    with open(os.path.join(output_dir, "eval_results.txt"), "w") as f:
+        for key in sorted(k for k in results if k.startswith("eval_") and k != "eval_time_s"):
+            f.write(f"{key} = {results[key]}\n")
+        if results.get("global_step") is not None:
+            f.write(f"global_step = {results['global_step']}\n")
+        f.write(f"eval_time: {results['eval_time_s'] / 60:.2f} min\n")
+    with open(os.path.join(output_dir, "eval_results.json"), "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True)
+
+
+def evaluate(task, model_path):
+    saved_model_dir, default_output, step = resolve_model(model_path, task)
+    model = load_model(saved_model_dir, task)
+    output_dir = FLAGS.output_dir or default_output
+    check_output_dir(output_dir)
+    start = time.time()
+    written = []
+    if FLAGS.split == "test":
+        for split_task, split in evaluation_splits(task):
+            outputs, _, idx = predict(model, split_task, split)
+            predictions = outputs["score"] if split_task.is_regression else outputs["label_id"].astype(np.int64)
+            written.append(glue_tasks.write_submission(split_task, predictions, idx, output_dir, split))
+        print("\n".join(f"wrote {path}" for path in written))
+        return
+    results = {"written_by": WRITTEN_BY, "model": os.path.abspath(saved_model_dir), "task": task.glue_name,
+               "global_step": step}
+    for _, split in evaluation_splits(task):
+        metrics, idx, shown = evaluate_split(model, task, split)
+        prefix = "eval_mm_" if split == "validation_mismatched" else "eval_"
+        results.update({prefix + k: v for k, v in metrics.items()})
+        path = os.path.join(output_dir, f"predictions_{split}.tsv")
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write("index\tprediction\n")
+            f.writelines(f"{i}\t{p}\n" for i, p in zip(idx, shown))
+    results["eval_time_s"] = time.time() - start
+    results["footprint"] = pruning_schedules.footprint(saved_model_dir, model.classifier.variables)
+    write_eval_results(output_dir, results)
+    print("\n".join(f"{k} = {v}" for k, v in sorted(results.items()) if k.startswith("eval_") and k != "eval_time_s"))
+    print(f"wrote {output_dir}/eval_results.txt, .json")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        if FLAGS.summarize:
+            for path in glue_results.summarize(FLAGS.summarize):
+                print(f"wrote {path}")
+            return
+        if not FLAGS.task or not FLAGS.model:
+            raise app.UsageError("--task and --model are required (or --summarize FOLDER)")
+        evaluate(glue_tasks.get_task(FLAGS.task), FLAGS.model)
+    except glue_tasks.DownloadUnavailableError as e:
+        sys.exit(f"error: {e}\nOffline, pass --glue_dir FOLDER (GLUE's original files) or --tfds_manual_dir FOLDER.")
+    except (EvaluationError, bert_keras.CheckpointError, glue_tasks.MalformedFileError, FileNotFoundError,
+            ValueError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    app.run(main)
