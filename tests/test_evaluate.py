@@ -210,3 +210,23 @@ def test_summary_tables_best_runs_and_pruning_gains(pruned_run, tmp_path):
 def test_summary_of_a_folder_without_finished_runs_fails(tmp_path):
     result = evaluate(f"--summarize={tmp_path}")
     assert result.returncode == 1 and "no finished train.py run" in result.stderr
+
+
+def test_mnli_is_evaluated_on_matched_and_mismatched(mnli_model, tmp_path):
+    """Both dev splits, as eval_* and eval_mm_*: real sentence pairs (AX's) in MNLI's layout, labels assigned."""
+    pairs = read_tsv(os.path.join(GLUE, "diagnostic", "diagnostic.tsv"))[1:81]
+    labels = ("entailment", "neutral", "contradiction")
+    os.makedirs(tmp_path / "glue" / "MNLI")
+    for name, rows in (("dev_matched.tsv", pairs[:40]), ("dev_mismatched.tsv", pairs[40:])):
+        with open(tmp_path / "glue" / "MNLI" / name, "w", encoding="utf-8") as f:
+            f.write("index\tsentence1\tsentence2\tgold_label\n")
+            f.writelines(f"{i}\t{a}\t{b}\t{labels[i * 7 % 3]}\n" for i, (_, a, b) in enumerate(rows))
+    result = evaluate("--task=mnli", f"--model={mnli_model}", f"--glue_dir={tmp_path / 'glue'}",
+                      f"--output_dir={tmp_path / 'out'}")
+    assert result.returncode == 0, result.stderr
+    evaluated = json.load(open(tmp_path / "out" / "eval_results.json"))
+    for split, prefix in (("validation_matched", "eval_"), ("validation_mismatched", "eval_mm_")):
+        predicted = [row[1] for row in read_tsv(tmp_path / "out" / f"predictions_{split}.tsv")[1:]]
+        gold = [labels[i * 7 % 3] for i in range(40)]
+        assert evaluated[prefix + "accuracy"] == np.mean([p == g for p, g in zip(predicted, gold)])
+        assert np.isfinite(evaluated[prefix + "loss"])
