@@ -54,6 +54,8 @@ flags.DEFINE_string("summarize", None, "A folder of train.py runs: write results
 FLAGS = flags.FLAGS
 
 WRITTEN_BY = "evaluate.py"  # marks the eval_results.json this script may replace
+# The optimizer's step in a checkpoint of Keras' BackupAndRestore (`tf.train.Checkpoint(model=...)`).
+_OPTIMIZER_STEP = "model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class EvaluationError(Exception):
@@ -90,7 +92,7 @@ def export_latest_checkpoint(run_dir, task):
     checkpoint = tf.train.latest_checkpoint(backup)
     if checkpoint is None:
         raise EvaluationError(f"--model {run_dir}: a train.py folder with no checkpoint yet ({backup} is empty)")
-    step = int(tf.train.load_checkpoint(checkpoint).get_tensor("model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+    step = int(tf.train.load_checkpoint(checkpoint).get_tensor(_OPTIMIZER_STEP))
     output_dir = os.path.join(run_dir, f"eval_step_{step}")
     saved_model_dir = os.path.join(output_dir, "saved_model")
     if os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
@@ -152,13 +154,14 @@ def predict(model, task, split):
         outputs.append({k: v.numpy() for k, v in out.items()})
         labels.append(batch["label"].numpy())
         idx.append(batch["idx"].numpy())
-    return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}, np.concatenate(labels), np.concatenate(idx)
+    outputs = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+    return outputs, np.concatenate(labels), np.concatenate(idx)
 
 
 def evaluate_split(model, task, split):
     """GLUE's metrics and the mean loss over a labelled split, with the predictions in GLUE's strings."""
     outputs, labels, idx = predict(model, task, split)
-    if not task.is_regression and np.all(labels == -1):
+    if np.all(labels == -1):  # tfds's test splits
         raise EvaluationError(f"{task.glue_name} {split}: no labels (GLUE keeps them private); use --split test "
                               "to write the GLUE server's file")
     if task.is_regression:

@@ -10,5 +10,5 @@ from pruning_schedules.schedules import (SCHEDULE_KINDS, default_pruning_steps, 
                                          sparsity_at)
 from pruning_schedules.selection import parse_pair, prune_encoder, select_layers  # noqa: E402
 
-__all__ = ["footprint", "format_table", "sparsity_report", "write_report", "SCHEDULE_KINDS", "default_pruning_steps",
-           "make_schedule", "sparsity_at", "parse_pair", "prune_encoder", "select_layers"]
+__all__ = ["footprint", "format_table", "sparsity_report", "write_report", "SCHEDULE_KINDS",
+           "default_pruning_steps", "make_schedule", "sparsity_at", "parse_pair", "prune_encoder", "select_layers"]

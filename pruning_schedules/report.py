@@ -151,16 +151,21 @@ class _ByteCounter(io.RawIOBase):
         return len(data)
 
 
+def _is_matrix(variable):
+    """A Dense kernel or an Embedding matrix (what pruning may target)."""
+    return len(variable.shape) == 2 and variable.name.rsplit("/", 1)[-1].split(":")[0] in ("kernel", "embeddings")
+
+
 def footprint(saved_model_dir, variables):
     """What a (pruned) SavedModel costs: parameters, zeros per matrix, bytes on disk and gzip-compressed.
 
     Unstructured zeros do not shrink a dense file: the honest size of a sparse model is what a
-    general-purpose compressor makes of it, here the folder as `tar czf` writes it (gzip level 6).
+    general-purpose compressor makes of it, here TensorFlow's files as `tar czf` packs them (gzip level 6).
 
     Args:
       saved_model_dir: str. An exported SavedModel.
-      variables: its variables (`tf.saved_model.load(dir).variables`, or the exported Keras model's
-        weights); the floating-point ones are counted.
+      variables: its variables (the exported Keras model's weights, or those of the loaded
+        SavedModel's `classifier`); the floating-point ones are counted.
 
     Returns:
       A JSON-serialisable dict: "parameters", "zeros", "nonzero", "sparsity"; "matrices", one entry
@@ -168,20 +173,23 @@ def footprint(saved_model_dir, variables):
       "saved_model_bytes" and "saved_model_gzip_bytes".
     """
     weights = [v for v in variables if v.dtype.is_floating]
-    counts = {v.name: _count(v.numpy()) for v in weights}
-    matrices = [{"name": v.name.rsplit(":", 1)[0], "shape": [int(d) for d in v.shape], **counts[v.name],
-                 "sparsity": counts[v.name]["zeros"] / counts[v.name]["size"]}
-                for v in weights if len(v.shape) == 2 and v.name.split("/")[-1].split(":")[0] in ("kernel", "embeddings")]
-    size = sum(c["size"] for c in counts.values())
-    zeros = sum(c["zeros"] for c in counts.values())
-    on_disk, counter = 0, _ByteCounter()
+    counts = [_count(v.numpy()) for v in weights]
+    matrices = [{"name": v.name.rsplit(":", 1)[0], "shape": [int(d) for d in v.shape], **c,
+                 "sparsity": c["zeros"] / c["size"]} for v, c in zip(weights, counts) if _is_matrix(v)]
+    size, zeros = sum(c["size"] for c in counts), sum(c["zeros"] for c in counts)
+
+    files = []
+    for entry in SAVED_MODEL_ENTRIES:
+        path = os.path.join(saved_model_dir, entry)
+        if os.path.isdir(path):
+            files += sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names)
+        elif os.path.isfile(path):
+            files.append(path)
+    counter = _ByteCounter()
     with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w|") as tar:
-        for entry in SAVED_MODEL_ENTRIES:
-            path = os.path.join(saved_model_dir, entry)
-            if os.path.exists(path):
-                tar.add(path, arcname=entry)
-                on_disk += sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path)
-                               for name in names) if os.path.isdir(path) else os.path.getsize(path)
+        for path in files:
+            tar.add(path, arcname=os.path.relpath(path, saved_model_dir))
     return {"parameters": size, "zeros": zeros, "nonzero": size - zeros, "sparsity": zeros / size if size else 0.0,
-            "matrices": matrices, "saved_model_bytes": on_disk, "saved_model_gzip_bytes": counter.count}
+            "matrices": matrices, "saved_model_bytes": sum(os.path.getsize(path) for path in files),
+            "saved_model_gzip_bytes": counter.count}
