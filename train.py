@@ -220,8 +220,8 @@ def evaluate(model, task, batches, labels):
 def write_eval_results(path, results):
     """eval_results.txt in the seed's format: `key = value` lines, then the times in minutes."""
     with open(path + ".txt", "w") as f:
-        for key in sorted(k for k in results
-                          if k.startswith("eval_") and k != "eval_time_s" or k in ("global_step", "loss")):
+        for key in sorted(k for k in results if results[k] is not None  # no loss when a restart only evaluates
+                          and (k.startswith("eval_") and k != "eval_time_s" or k in ("global_step", "loss"))):
             f.write(f"{key} = {results[key]}\n")
         f.write(f"train_time: {results['train_time_s'] / 60:.2f} min\n")
         f.write(f"eval_time: {results['eval_time_s'] / 60:.2f} min\n")
