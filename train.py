@@ -13,6 +13,7 @@ and `saved_model/`, which serves raw text (see bert_keras/serving.py).
 import json
 import math
 import os
+import socket
 import sys
 import time
 
@@ -55,6 +56,14 @@ flags.DEFINE_enum("mixed_precision", "auto", ["auto", "float16", "bfloat16", "fl
                   "auto: mixed_float16 on a CUDA GPU, mixed_bfloat16 on a CPU with native bfloat16, "
                   "float32 otherwise.")
 flags.DEFINE_bool("xla", False, "Compile the training step with XLA.")
+flags.DEFINE_enum("distribution_strategy", "default", ["default", "mirrored", "multi_worker_mirrored", "tpu"],
+                  "default: one device; mirrored: every GPU of this machine (without one, its logical CPUs: "
+                  "--cpu_devices); multi_worker_mirrored: several machines, each described by TF_CONFIG; "
+                  "tpu: a Cloud TPU (--tpu). --train_batch_size is the global batch.")
+flags.DEFINE_string("tpu", None, "The TPU's name or grpc:// address for --distribution_strategy tpu "
+                    "('local' on a TPU VM).")
+flags.DEFINE_integer("cpu_devices", 1, "Split the CPU into this many logical devices, for mirrored training "
+                     "on a machine without GPUs (tests, demos: they share the same cores).", lower_bound=1)
 flags.DEFINE_enum("padding", "bucket", ["bucket", "fixed"],
                   "bucket: pad each batch to its length bucket; fixed: pad to max_seq_length (XLA, TPU).")
 # Pruning (Zhu & Gupta, 2017): magnitude pruning of the encoder's kernels while fine-tuning.
@@ -134,10 +143,84 @@ def make_optimizer(schedule, weight_decay):
     return optimizer
 
 
+class GlobalBatchMean(keras.losses.Loss):
+    """A per-example loss averaged over the global batch: the same gradient on one device or many.
+
+    Keras' own reduction averages each replica's share of the batch, then the replicas' averages;
+    a batch split unevenly (each length bucket ends its epoch with a partial batch) would weigh
+    its examples unequally. Here each replica divides its sum by the global batch size, and the
+    replicas' gradients add up to the mean over the whole batch.
+    """
+
+    def __init__(self, per_example_loss, name):
+        super().__init__(reduction=keras.losses.Reduction.SUM, name=name)
+        self.per_example_loss = per_example_loss
+
+    def call(self, y_true, y_pred):
+        losses = self.per_example_loss(y_true, y_pred)  # (local batch,)
+        size = tf.cast(tf.shape(losses)[0], losses.dtype)
+        replica = tf.distribute.get_replica_context()  # None between steps, e.g. in a callback
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            size = replica.all_reduce(tf.distribute.ReduceOp.SUM, size)
+        return losses / tf.maximum(size, 1.0)
+
+
 def loss_function(task):
     if task.is_regression:
-        return keras.losses.MeanSquaredError()
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return GlobalBatchMean(keras.losses.mean_squared_error, "mean_squared_error")
+    return GlobalBatchMean(lambda labels, logits: keras.losses.sparse_categorical_crossentropy(
+        labels, logits, from_logits=True), "sparse_categorical_crossentropy")
+
+
+# --- Distribution ---
+
+def make_strategy(name):
+    """The tf.distribute strategy for --distribution_strategy; made before any other TensorFlow op."""
+    if FLAGS.cpu_devices > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * FLAGS.cpu_devices)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if name == "multi_worker_mirrored":
+        if not os.environ.get("TF_CONFIG"):
+            raise RunError("--distribution_strategy multi_worker_mirrored: TF_CONFIG is not set; each worker needs "
+                           'it, e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                           '"task": {"type": "worker", "index": 0}}')
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if FLAGS.tpu and FLAGS.tpu.startswith("grpc://"):  # TensorFlow would wait for it forever
+        host, _, port = FLAGS.tpu[len("grpc://"):].rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except (OSError, ValueError) as e:
+            raise RunError(f"--tpu={FLAGS.tpu}: cannot reach it ({e})") from None
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=FLAGS.tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, OSError, tf.errors.OpError) as e:  # OSError: no Cloud metadata server to name it
+        raise RunError(f"--distribution_strategy tpu --tpu={FLAGS.tpu!r}: no TPU there ({e})") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def distributed(batches):
+    """Every worker reads all the data and keeps its replicas' share of each global batch.
+
+    tf.data's default (AUTO) would give each worker its own files of a tfds split instead, and the
+    workers would then disagree on the number of steps.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batches.with_options(options)
+
+
+def wait_for_every_worker(strategy):
+    """A barrier: no worker leaves (or starts the next run) before the chief has written this one."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        tf.function(lambda: strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)),
+                                            axis=None))()
 
 
 # --- Callbacks ---
@@ -166,10 +249,18 @@ class GlueEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         start = time.time()
         metrics = evaluate(self.model, self.task, self.batches, self.labels)
-        self.last = (int(self.model.optimizer.iterations), metrics, time.time() - start)
+        self.last = (int(self.model.optimizer.iterations.numpy()), metrics, time.time() - start)
         self.seconds += self.last[2]
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in metrics.items()})
+
+
+def resumed_step(backup_dir):
+    """The optimizer step of the latest checkpoint of SafeBackupAndRestore in `backup_dir`; 0 if none."""
+    checkpoint = tf.train.latest_checkpoint(os.path.join(backup_dir, "chief"))
+    if checkpoint is None:
+        return 0
+    return int(tf.train.load_checkpoint(checkpoint).get_tensor("model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -203,7 +294,7 @@ class StopAtStep(keras.callbacks.Callback):
         self.max_steps = max_steps
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) >= self.max_steps:
+        if int(self.model.optimizer.iterations.numpy()) >= self.max_steps:
             self.model.stop_training = True
 
 
@@ -262,19 +353,26 @@ def load_split(task, split):
                            glue_dir=FLAGS.glue_dir)
 
 
-def run(task, learning_rate, output_dir):
-    """Trains, evaluates and exports one model; returns its eval results."""
+def run(task, learning_rate, output_dir, strategy):
+    """Trains, evaluates and exports one model; returns its eval results (None on a worker but the chief).
+
+    Every worker of a strategy runs all of this (training and evaluation are collective); only the
+    chief writes the run's files, the others write checkpoints to temporary folders that Keras removes.
+    """
     config = {f.name: f.value for f in FLAGS.get_key_flags_for_module(sys.modules[__name__])
               if f.name not in ("learning_rate", "output_dir")}
     config.update(task=task.tfds_name, learning_rate=learning_rate, output_dir=output_dir)
-    check_output_dir(output_dir, config)
+    chief = strategy.extended.should_checkpoint
+    if chief:
+        check_output_dir(output_dir, config)
     keras.backend.clear_session()
     keras.utils.set_random_seed(FLAGS.seed)
     policy = choose_policy(FLAGS.mixed_precision)
     keras.mixed_precision.set_global_policy(policy)
 
     # Data and checkpoint first: a missing source fails before anything trains.
-    pretrained = bert_keras.load_encoder(FLAGS.init_checkpoint)
+    with strategy.scope():  # every variable, from the encoder's to the optimizer's, is the strategy's
+        pretrained = bert_keras.load_encoder(FLAGS.init_checkpoint)
     if FLAGS.max_seq_length > pretrained.config.max_position_embeddings:
         raise RunError(f"--max_seq_length {FLAGS.max_seq_length} exceeds the checkpoint's "
                        f"max_position_embeddings {pretrained.config.max_position_embeddings}")
@@ -293,38 +391,44 @@ def run(task, learning_rate, output_dir):
         total_steps = min(total_steps, FLAGS.max_steps)
     epochs = math.ceil(total_steps / steps_per_epoch)
     warmup_steps = int(total_steps * FLAGS.warmup_proportion)
-    train_batches = inputs.training_batches(train_examples, FLAGS.train_batch_size, FLAGS.max_seq_length,
-                                            padding=FLAGS.padding, seed=FLAGS.seed)
-    train_batches = train_batches.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
+    backup_dir = os.path.join(output_dir, "backup")
+    start_step = resumed_step(backup_dir)
+    train_batches = distributed(inputs.training_batches(
+        train_examples, FLAGS.train_batch_size, FLAGS.max_seq_length, padding=FLAGS.padding, seed=FLAGS.seed,
+        epochs=epochs, start_step=start_step))
 
     # The model, pruned if asked: tfmot wrappers around the chosen encoder kernels.
-    encoder, pruned_layers = pretrained.encoder, []
-    if FLAGS.target_sparsity > 0:
-        begin, end = FLAGS.pruning_begin_step, FLAGS.pruning_end_step
-        if begin is None or end is None:
-            default_begin, default_end = pruning_schedules.default_pruning_steps(
-                total_steps, warmup_steps, FLAGS.pruning_frequency)
-            begin = default_begin if begin is None else begin
-            end = default_end if end is None else end
-        schedule = pruning_schedules.make_schedule(
-            FLAGS.pruning_schedule, FLAGS.target_sparsity, begin_step=begin, end_step=end,
-            frequency=FLAGS.pruning_frequency, initial_sparsity=FLAGS.initial_sparsity)
-        pruned_layers = pruning_schedules.select_layers(
-            encoder, pooler=FLAGS.prune_pooler, word_embeddings=FLAGS.prune_word_embeddings,
-            patterns=FLAGS.prune_layers)
-        encoder = pruning_schedules.prune_encoder(
-            encoder, pruned_layers, schedule,
-            block_size=FLAGS.block_size and pruning_schedules.parse_pair(FLAGS.block_size, "--block_size"),
-            sparsity_m_by_n=FLAGS.sparsity_m_by_n and pruning_schedules.parse_pair(
-                FLAGS.sparsity_m_by_n, "--sparsity_m_by_n"))
-    model = bert_keras.build_classifier(encoder, num_outputs(task), pretrained.config.hidden_dropout_prob,
-                                        name=f"bert_{task.tfds_name}")
-    lr_schedule = WarmupLinearDecay(float(learning_rate), warmup_steps, total_steps)
-    model.compile(optimizer=make_optimizer(lr_schedule, FLAGS.weight_decay), loss=loss_function(task),
-                  jit_compile=FLAGS.xla)
-    logging.info("%s: %d steps (%d a epoch, %d epochs), warm-up %d, policy %s, pruning %d layers to %.2f",
-                 task.glue_name, total_steps, steps_per_epoch, epochs, warmup_steps, policy,
-                 len(pruned_layers), FLAGS.target_sparsity)
+    with strategy.scope():
+        encoder, pruned_layers = pretrained.encoder, []
+        if FLAGS.target_sparsity > 0:
+            begin, end = FLAGS.pruning_begin_step, FLAGS.pruning_end_step
+            if begin is None or end is None:
+                default_begin, default_end = pruning_schedules.default_pruning_steps(
+                    total_steps, warmup_steps, FLAGS.pruning_frequency)
+                begin = default_begin if begin is None else begin
+                end = default_end if end is None else end
+            schedule = pruning_schedules.make_schedule(
+                FLAGS.pruning_schedule, FLAGS.target_sparsity, begin_step=begin, end_step=end,
+                frequency=FLAGS.pruning_frequency, initial_sparsity=FLAGS.initial_sparsity)
+            pruned_layers = pruning_schedules.select_layers(
+                encoder, pooler=FLAGS.prune_pooler, word_embeddings=FLAGS.prune_word_embeddings,
+                patterns=FLAGS.prune_layers)
+            encoder = pruning_schedules.prune_encoder(
+                encoder, pruned_layers, schedule,
+                block_size=FLAGS.block_size and pruning_schedules.parse_pair(FLAGS.block_size, "--block_size"),
+                sparsity_m_by_n=FLAGS.sparsity_m_by_n and pruning_schedules.parse_pair(
+                    FLAGS.sparsity_m_by_n, "--sparsity_m_by_n"))
+        model = bert_keras.build_classifier(encoder, num_outputs(task), pretrained.config.hidden_dropout_prob,
+                                            name=f"bert_{task.tfds_name}")
+        lr_schedule = WarmupLinearDecay(float(learning_rate), warmup_steps, total_steps)
+        model.compile(optimizer=make_optimizer(lr_schedule, FLAGS.weight_decay), loss=loss_function(task),
+                      jit_compile=FLAGS.xla)
+    # A step's logged loss is already the global batch's (Keras metrics synchronise their replicas);
+    # tf_keras' "auto" would add it up once per worker under multi_worker_mirrored.
+    model.distribute_reduction_method = "first"
+    logging.info("%s: %d steps (%d a epoch, %d epochs), warm-up %d, policy %s, %d replicas, pruning %d layers "
+                 "to %.2f", task.glue_name, total_steps, steps_per_epoch, epochs, warmup_steps, policy,
+                 strategy.num_replicas_in_sync, len(pruned_layers), FLAGS.target_sparsity)
 
     log_dir = os.path.join(output_dir, "tensorboard")
     tensorboard = (PruningSummaries(log_dir, update_freq=FLAGS.log_steps) if pruned_layers
@@ -335,16 +439,20 @@ def run(task, learning_rate, output_dir):
         LearningRateInLogs(lr_schedule),
         glue_evaluation,
         keras.callbacks.TerminateOnNaN(),
-        SafeBackupAndRestore(os.path.join(output_dir, "backup"), save_freq=FLAGS.save_checkpoints_steps,
+        SafeBackupAndRestore(backup_dir, save_freq=FLAGS.save_checkpoints_steps,
                              delete_checkpoint=False),
         StopAtStep(total_steps),
-        tensorboard,
     ]
+    if chief:
+        callbacks.append(tensorboard)
     if pruned_layers:
         callbacks.insert(0, tfmot.sparsity.keras.UpdatePruningStep())
 
+    if start_step:
+        logging.info("%s: resuming at step %d from %s", output_dir, start_step, backup_dir)
     start = time.time()
-    history = model.fit(train_batches, epochs=epochs, callbacks=callbacks, verbose=1)
+    history = model.fit(train_batches, epochs=epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                        verbose=1 if chief else 2)
     train_time = time.time() - start
     # No loss when a restart finds training already done (it stopped during evaluation or export).
     final_loss = history.history["loss"][-1] if history.history.get("loss") else None
@@ -354,7 +462,7 @@ def run(task, learning_rate, output_dir):
 
     # Evaluation on every dev split (MNLI: matched and mismatched), then the sparsity report.
     start, reused_seconds = time.time(), 0.0
-    results = {"global_step": int(model.optimizer.iterations), "loss": final_loss,
+    results = {"global_step": int(model.optimizer.iterations.numpy()), "loss": final_loss,
                "learning_rate": float(learning_rate), "policy": policy, "task": task.glue_name}
     for split in dev_splits:
         prefix = "eval_mm_" if split == "validation_mismatched" else "eval_"
@@ -365,21 +473,23 @@ def run(task, learning_rate, output_dir):
         results.update({prefix + k: v for k, v in metrics.items()})
     results["eval_time_s"] = time.time() - start + reused_seconds
     results["train_time_s"] = train_time - glue_evaluation.seconds  # training alone
-    stripped = tfmot.sparsity.keras.strip_pruning(model) if pruned_layers else model
-    report = pruning_schedules.sparsity_report(stripped, pruned_layers or None)
-    pruning_schedules.write_report(report, output_dir)
-    results["sparsity"] = report["totals"]
-    results["hyperparameters"] = config
+    if chief:  # every worker holds the same weights
+        stripped = tfmot.sparsity.keras.strip_pruning(model) if pruned_layers else model
+        report = pruning_schedules.sparsity_report(stripped, pruned_layers or None)
+        pruning_schedules.write_report(report, output_dir)
+        results["sparsity"] = report["totals"]
+        results["hyperparameters"] = config
 
-    # Export, in float32 whatever the training policy; eval_results last: they mark a finished run.
-    serving = bert_keras.float32_copy(stripped.get_weights(), pretrained.config, num_outputs(task))
-    saved_model_dir = os.path.join(output_dir, "saved_model")
-    export_text_classifier(saved_model_dir, serving, preprocessor,
-                           task=task.glue_name, text_fields=task.text_fields, label_names=task.labels)
-    results["footprint"] = pruning_schedules.footprint(saved_model_dir, serving.weights)
-    write_eval_results(os.path.join(output_dir, "eval_results"), results)
-    logging.info("%s: %s", output_dir, {k: v for k, v in results.items() if k.startswith("eval_")})
-    return results
+        # Export, in float32 whatever the training policy; eval_results last: they mark a finished run.
+        serving = bert_keras.float32_copy(stripped.get_weights(), pretrained.config, num_outputs(task))
+        saved_model_dir = os.path.join(output_dir, "saved_model")
+        export_text_classifier(saved_model_dir, serving, preprocessor,
+                               task=task.glue_name, text_fields=task.text_fields, label_names=task.labels)
+        results["footprint"] = pruning_schedules.footprint(saved_model_dir, serving.weights)
+        write_eval_results(os.path.join(output_dir, "eval_results"), results)
+        logging.info("%s: %s", output_dir, {k: v for k, v in results.items() if k.startswith("eval_")})
+    wait_for_every_worker(strategy)
+    return results if chief else None
 
 
 def main(argv):
@@ -393,16 +503,25 @@ def main(argv):
         learning_rates = [float(v) for v in FLAGS.learning_rate]
     except ValueError as e:
         raise app.UsageError(str(e))
+    if FLAGS.distribution_strategy == "tpu" and FLAGS.padding != "fixed":
+        raise app.UsageError("--distribution_strategy tpu needs --padding fixed (a TPU compiles one program a shape)")
     root = FLAGS.output_dir or os.path.join("output", "" if FLAGS.task == "all" else tasks[0].tfds_name)
     try:
+        strategy = make_strategy(FLAGS.distribution_strategy)
         for task in tasks:
             for lr in learning_rates:
                 output_dir = os.path.join(root, task.tfds_name if len(tasks) > 1 else "",
                                           f"lr_{lr:g}" if len(learning_rates) > 1 else "")
-                run(task, lr, os.path.normpath(output_dir))
+                run(task, lr, os.path.normpath(output_dir), strategy)
     except (bert_keras.DownloadError, glue_tasks.DownloadUnavailableError) as e:
         sys.exit(f"error: {e}\nOffline, pass --init_checkpoint FOLDER (a TF1, Hugging Face or converted BERT) "
                  "and --glue_dir FOLDER (GLUE's original files) or --tfds_manual_dir FOLDER.")
+    except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as e:
+        if FLAGS.distribution_strategy != "multi_worker_mirrored":
+            raise
+        sys.exit(f"error: lost contact with another worker ({type(e).__name__}: {e.message!r}).\nRestart every "
+                 "worker with the same command: training resumes from the last checkpoint in backup/ of the "
+                 "run's --output_dir.")
     except (RunError, bert_keras.CheckpointError, glue_tasks.MalformedFileError, FileNotFoundError,
             ValueError) as e:
         sys.exit(f"error: {e}")

@@ -58,19 +58,30 @@ def _split(example):
     return {name: example[name] for name in FEATURES}, example["label"]
 
 
-def training_batches(tokenized, batch_size, max_seq_length, *, padding="bucket", seed=None,
-                     shuffle_buffer=1 << 18, drop_remainder=False):
-    """One epoch of (features, label) batches; each new iteration reshuffles."""
+def training_batches(tokenized, batch_size, max_seq_length, *, padding="bucket", seed=0, epochs=1, start_step=0,
+                     shuffle_buffer=1 << 18):
+    """`epochs` epochs of (features, label) batches one after another, from batch `start_step` on.
+
+    Epoch e is shuffled by (seed, e) alone, so a run resumed at step s reads exactly the batches an
+    uninterrupted run reads from its step s on (Keras' BackupAndRestore alone would replay the
+    epoch's first batches).
+    """
     _check_padding(padding)
-    shuffled = tokenized.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if padding == "fixed":
-        batches = shuffled.padded_batch(batch_size, padded_shapes=_fixed_shapes(max_seq_length),
-                                        drop_remainder=drop_remainder)
-    else:
+    first_epoch, skip = 0, start_step
+    if start_step:
+        first_epoch, skip = divmod(start_step, batches_per_epoch(tokenized, batch_size, max_seq_length,
+                                                                 padding=padding))
+
+    def epoch_batches(epoch):  # epoch: int64 scalar tensor
+        shuffled = tokenized.shuffle(shuffle_buffer, seed=seed * 100_000 + epoch, reshuffle_each_iteration=False)
+        if padding == "fixed":
+            return shuffled.padded_batch(batch_size, padded_shapes=_fixed_shapes(max_seq_length))
         boundaries = bucket_boundaries(max_seq_length)
-        batches = shuffled.bucket_by_sequence_length(
+        return shuffled.bucket_by_sequence_length(
             lambda example: tf.shape(example["input_word_ids"])[0], boundaries,
-            [batch_size] * (len(boundaries) + 1), pad_to_bucket_boundary=True, drop_remainder=drop_remainder)
+            [batch_size] * (len(boundaries) + 1), pad_to_bucket_boundary=True)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip)
     return batches.map(_split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 

@@ -58,18 +58,23 @@ def test_bucketed_epoch_holds_every_example_once(sst2):
     assert lengths != sorted(lengths)  # buckets interleave: the epoch is not sorted by length
 
 
-def test_shuffling_is_real_and_seeded(sst2):
+def test_shuffling_is_real_seeded_and_resumable(sst2):
     _, _, _, tokenized = sst2
+    per_epoch = inputs.batches_per_epoch(tokenized, 32, MAX_SEQ_LENGTH)
 
-    def first_batches(dataset, n=5):
-        return [rows(f) for f, _ in dataset.take(n)]
+    def all_rows(dataset):
+        return [rows(f) for f, _ in dataset]
 
-    batches = inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=3)
-    epoch_1, epoch_2 = first_batches(batches), first_batches(batches)
-    assert epoch_1 != epoch_2  # each epoch reshuffles
-    assert first_batches(inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=3)) == epoch_1
+    two_epochs = all_rows(inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=3, epochs=2))
+    assert len(two_epochs) == 2 * per_epoch
+    assert two_epochs[:5] != two_epochs[per_epoch:per_epoch + 5]  # each epoch reshuffles
+    assert all_rows(inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=3, epochs=2)) == two_epochs
+    assert all_rows(inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=4))[:5] != two_epochs[:5]
+    for start_step in (7, per_epoch, per_epoch + 7):  # a resumed run reads what the uninterrupted one reads
+        resumed = inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=3, epochs=2, start_step=start_step)
+        assert all_rows(resumed) == two_epochs[start_step:]
     in_order = [tuple(zip(e["input_word_ids"], e["input_type_ids"])) for e in tokenized.take(32).as_numpy_iterator()]
-    assert set(epoch_1[0]) != set(in_order)
+    assert set(two_epochs[0]) != set(in_order)
 
 
 def test_fixed_padding_and_padding_share(sst2):

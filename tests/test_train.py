@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -102,29 +101,6 @@ def test_bad_inputs_fail_before_training(minilm_dir, tmp_path):
     with pytest.raises(SystemExit, match=r"RTE/train.tsv: no such file"):
         train_in_process(short_run_flags(minilm_dir, str(tmp_path / "b"), "--max_steps=2", f"--glue_dir={tmp_path}"))
     assert not os.path.exists(tmp_path / "b" / "backup")
-
-
-def test_killed_run_resumes_to_the_same_step_and_sparsity(minilm_dir, tmp_path):
-    common = ["--target_sparsity=0.5", "--max_steps=30", "--pruning_begin_step=0", "--pruning_end_step=20",
-              "--pruning_frequency=5", "--save_checkpoints_steps=5"]
-    killed = str(tmp_path / "killed")
-    process = train_subprocess(short_run_flags(minilm_dir, killed, *common))
-    deadline = time.time() + 300
-    while not os.path.exists(os.path.join(killed, "backup", "chief", "checkpoint")):
-        assert process.poll() is None and time.time() < deadline, process.stdout.read() if process.poll() else "timeout"
-        time.sleep(0.2)
-    time.sleep(1.0)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not os.path.exists(os.path.join(killed, "eval_results.json"))
-    for output_dir in (killed, str(tmp_path / "straight")):
-        process = train_subprocess(short_run_flags(minilm_dir, output_dir, *common))
-        output = process.communicate(timeout=600)[0]
-        assert process.returncode == 0, output
-    results = [json.load(open(os.path.join(d, "eval_results.json"))) for d in (killed, str(tmp_path / "straight"))]
-    assert results[0]["global_step"] == results[1]["global_step"] == 30
-    assert results[0]["sparsity"]["pruned"]["sparsity"] == results[1]["sparsity"]["pruned"]["sparsity"]
-    assert abs(results[0]["sparsity"]["pruned"]["sparsity"] - 0.5) < 0.005
 
 
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])

@@ -1,0 +1,219 @@
+"""train.py under tf.distribute trains the same model as on one device.
+
+MiniLM's real weights with dropout off (the one thing that differs by design between a batch of 8
+on one device and two halves of 4), on the real RTE files: `mirrored` over two logical CPUs, and
+`multi_worker_mirrored` with two worker processes on 127.0.0.1, one of them killed mid-run; and
+a one-device run killed mid-run, resumed.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from absl import app
+import tensorflow as tf
+
+from conftest import PRUNED, REPO, short_run_flags, train_in_process
+
+# 12 steps of 8 examples (no partial batch), pruned to 50% by step 8, a checkpoint every 4 steps.
+RUN = ["--target_sparsity=0.5", "--max_steps=12", "--pruning_begin_step=0", "--pruning_end_step=8",
+       "--pruning_frequency=4", "--save_checkpoints_steps=4", "--seed=3"]
+
+
+@pytest.fixture(scope="module")
+def dropout_free_minilm(minilm_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("minilm_no_dropout")
+    for name in os.listdir(minilm_dir):
+        if name != "config.json":
+            os.symlink(os.path.join(minilm_dir, name), folder / name)
+    config = json.load(open(os.path.join(minilm_dir, "config.json")))
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def one_device_run(dropout_free_minilm, tmp_path_factory):
+    output_dir = str(tmp_path_factory.mktemp("one_device") / "run")
+    train_in_process(short_run_flags(dropout_free_minilm, output_dir, *RUN))
+    return output_dir
+
+
+def start_train(args, env=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    return subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def start_workers(args, ports):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    return [start_train(args, {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})})
+            for i in range(len(ports))]
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def finish(process, timeout=600):
+    output = process.communicate(timeout=timeout)[0]
+    assert process.returncode == 0, output[-5000:]
+    return output
+
+
+def exported_variables(run):
+    import tensorflow_text  # noqa: F401 (the SavedModel's WordPiece ops)
+
+    loaded = tf.saved_model.load(os.path.join(run, "saved_model"))
+    return {v.name: v.numpy() for v in loaded.classifier.variables}
+
+
+def assert_trained_alike(run, reference):
+    """Same step, dev metrics and sparsity as the one-device run, weights within float rounding."""
+    results, expected = (json.load(open(os.path.join(r, "eval_results.json"))) for r in (run, reference))
+    assert results["global_step"] == expected["global_step"] == 12
+    assert results["eval_accuracy"] == expected["eval_accuracy"]
+    assert results["eval_loss"] == pytest.approx(expected["eval_loss"], abs=1e-6)
+    assert results["sparsity"]["pruned"] == expected["sparsity"]["pruned"]
+    variables, reference_variables = exported_variables(run), exported_variables(reference)
+    for name in PRUNED:
+        assert np.mean(variables[name] == 0) == 0.5, name  # the exported sparsity is the target's
+    for name, value in reference_variables.items():
+        np.testing.assert_allclose(variables[name], value, atol=1e-5, rtol=0, err_msg=name)
+
+
+def test_mirrored_over_two_cpus_trains_as_one_device(one_device_run, dropout_free_minilm, tmp_path):
+    run = str(tmp_path / "mirrored")
+    output = finish(start_train(short_run_flags(dropout_free_minilm, run, *RUN, "--distribution_strategy=mirrored",
+                                                "--cpu_devices=2")))
+    assert "2 replicas" in output
+    assert_trained_alike(run, one_device_run)
+
+
+def wait_for_first_backup(run, processes):
+    deadline = time.time() + 300
+    while not os.path.exists(os.path.join(run, "backup", "chief", "checkpoint")):
+        assert all(p.poll() is None for p in processes) and time.time() < deadline, "no checkpoint"
+        time.sleep(0.2)
+
+
+def resumed_at(output):
+    steps = [int(line.split("resuming at step ")[1].split()[0]) for line in output.splitlines()
+             if "resuming at step " in line]
+    assert len(steps) == 1 and 4 <= steps[0] < 12, output[-5000:]
+
+
+def test_killed_run_resumes_to_the_same_model(one_device_run, dropout_free_minilm, tmp_path):
+    """kill -9 after the first backup; the same command again ends where the uninterrupted run ends."""
+    run = str(tmp_path / "killed")
+    args = short_run_flags(dropout_free_minilm, run, *RUN)
+    process = start_train(args)
+    wait_for_first_backup(run, [process])
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not os.path.exists(os.path.join(run, "eval_results.json"))
+    resumed_at(finish(start_train(args)))
+    assert_trained_alike(run, one_device_run)
+
+
+def test_killed_worker_stops_the_job_which_resumes_to_the_same_model(one_device_run, dropout_free_minilm, tmp_path):
+    """Two workers; the second is killed after the first checkpoint. The chief fails at once, with
+    the way out in its message; both restarted, they resume and end where one device ends."""
+    run = str(tmp_path / "workers")
+    args = short_run_flags(dropout_free_minilm, run, *RUN, "--distribution_strategy=multi_worker_mirrored")
+    ports = free_ports(2)
+    chief, worker = start_workers(args, ports)
+    wait_for_first_backup(run, [chief, worker])
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    output = chief.communicate(timeout=180)[0]
+    assert chief.returncode == 1, output[-5000:]
+    assert "error: lost contact with another worker" in output
+    assert "Restart every worker with the same command" in output
+    assert not os.path.exists(os.path.join(run, "eval_results.json"))
+
+    outputs = [finish(p) for p in start_workers(args, ports)]
+    resumed_at(outputs[0])
+    assert_trained_alike(run, one_device_run)
+    written = sorted(os.listdir(run))
+    assert written == ["backup", "eval_results.json", "eval_results.txt", "saved_model", "sparsity.json",
+                       "sparsity.txt", "tensorboard", "train_config.json"]
+    leftovers = [os.path.join(root, d) for root, dirs, _ in os.walk(run) for d in dirs if d.startswith("workertemp")]
+    assert leftovers == []  # the second worker's temporary checkpoints are gone
+
+
+def test_masks_are_identical_on_every_replica_and_uneven_batches_weigh_examples_equally():
+    """In one process with two logical CPUs: the pruning masks of each replica, and one step on a
+    batch of 5 (split 3 + 2) against the same step on one device, with train.py's loss and with
+    Keras' own (which weighs the 2 examples more and so moves the weights elsewhere)."""
+    script = r"""
+import json, os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import tensorflow_model_optimization as tfmot, tf_keras as keras
+import glue_tasks, train
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+features = np.random.RandomState(0).normal(size=(5, 16)).astype("float32")
+labels = np.array([0, 1, 1, 0, 1])
+
+def trained(loss, strategy, prune=False):
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        dense = keras.layers.Dense(2, input_shape=(16,))
+        if prune:
+            schedule = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
+            dense = tfmot.sparsity.keras.prune_low_magnitude(dense, pruning_schedule=schedule)
+        model = keras.Sequential([dense])
+        model.compile(keras.optimizers.SGD(1.0), loss)
+    callbacks = [tfmot.sparsity.keras.UpdatePruningStep()] if prune else []
+    model.fit(features, labels, batch_size=5, epochs=3, verbose=0, callbacks=callbacks)
+    return model
+
+ours = train.loss_function(glue_tasks.get_task("rte"))
+keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+one = trained(ours, tf.distribute.get_strategy()).get_weights()[0]
+two = trained(ours, strategy).get_weights()[0]
+keras_two = trained(keras_loss, strategy).get_weights()[0]
+pruned = trained(ours, strategy, prune=True)
+masks = [v for v in pruned.variables if "mask" in v.name]
+per_replica = [[m.numpy() for m in strategy.experimental_local_results(mask)] for mask in masks]
+print(json.dumps({"ours": float(np.abs(two - one).max()), "keras": float(np.abs(keras_two - one).max()),
+                  "masks": len(masks), "replicas": [len(r) for r in per_replica],
+                  "same": all(np.array_equal(r[0], x) for r in per_replica for x in r),
+                  "sparsity": [float(np.mean(r[0] == 0)) for r in per_replica]}))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stderr[-5000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["ours"] < 1e-6 < 1e-3 < found["keras"], found
+    assert found["masks"] == 1 and found["replicas"] == [2] and found["same"], found
+    assert found["sparsity"] == [0.5], found
+
+
+def test_strategy_errors_name_the_flag(dropout_free_minilm, tmp_path, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    flags = short_run_flags(dropout_free_minilm, str(tmp_path / "a"), "--max_steps=2")
+    with pytest.raises(SystemExit, match=r"multi_worker_mirrored: TF_CONFIG is not set"):
+        train_in_process([*flags, "--distribution_strategy=multi_worker_mirrored"])
+    with pytest.raises(app.UsageError, match=r"tpu needs --padding fixed"):
+        train_in_process([*flags, "--distribution_strategy=tpu"])
+    with pytest.raises(SystemExit, match=r"--tpu=grpc://127.0.0.1:\d+: cannot reach it"):
+        train_in_process([*flags, "--distribution_strategy=tpu", "--padding=fixed",
+                          f"--tpu=grpc://127.0.0.1:{free_ports(1)[0]}"])
+    assert not os.path.exists(tmp_path / "a")
