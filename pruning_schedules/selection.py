@@ -5,11 +5,14 @@ each layer), the matrices BERT pruning papers prune; the pooler and the word emb
 request. The task head lives outside the encoder and is never pruned.
 """
 
+import functools
 import numbers
 import re
 
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
+from tf_keras.src.mixed_precision.autocast_variable import enable_auto_cast_variables
 
 from bert_keras.encoder import LAYER_KERNELS
 
@@ -161,7 +164,30 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
         dtype = {"dtype": layer.dtype} if isinstance(layer, keras.layers.Embedding) else {}
         return tfmot.sparsity.keras.prune_low_magnitude(layer, **params, **dtype)
 
-    return keras.models.clone_model(encoder, clone_function=clone_function)
+    pruned = keras.models.clone_model(encoder, clone_function=clone_function)
+    for layer in pruned.layers:
+        if isinstance(layer, PruneLowMagnitude):
+            _mask_in_variable_dtype(layer.pruning_obj)
+    return pruned
+
+
+def _mask_in_variable_dtype(pruning):
+    """Makes tfmot's mask ops read kernels in their own dtype (float32), not the compute dtype.
+
+    tfmot runs `kernel = kernel * mask` and the mask update inside the wrapper's call, where Keras
+    reads a mixed-precision variable in float16 or bfloat16: alone, every forward pass would round the
+    float32 kernel to 16 bits (fine-tuning updates of ~1e-5 then vanish), the magnitudes would be
+    ranked in 16 bits (ties: kernels a few weights short of the target), and under a distribution
+    strategy the 16-bit product fails to assign to the float32 variable. `pruning` is the wrapper's
+    `pruning_obj` (tfmot's pruning_impl.Pruning).
+    """
+    for name in ("weight_mask_op", "conditional_mask_update"):
+        setattr(pruning, name, functools.partial(_without_autocast, getattr(pruning, name)))
+
+
+def _without_autocast(method):
+    with enable_auto_cast_variables(None):
+        return method()
 
 
 def parse_pair(text, flag):

@@ -156,7 +156,8 @@ def test_pruning_under_mixed_precision(checkpoint, policy):
             assert kernel.dtype == tf.float32  # variables stay float32 under a mixed policy
             # tfmot ranks magnitudes as read in the compute dtype and keeps ties with the
             # threshold (pruning_impl.py: greater_equal); bfloat16's 8-bit mantissa makes a
-            # few ties, so a kernel can end a handful of weights short of 50%.
+            # few ties, so a kernel can end a handful of weights short of 50%. (prune_encoder reads
+            # them in float32: exact, see test_pruning_schedules.py.)
             assert zero_fraction(kernel) == pytest.approx(0.5, abs=5e-3), name
     finally:
         keras.mixed_precision.set_global_policy("float32")
