@@ -172,6 +172,41 @@ def loss_function(task):
         labels, logits, from_logits=True), "sparse_categorical_crossentropy")
 
 
+def build_model(pretrained, task, learning_rate, total_steps, warmup_steps):
+    """The compiled task model, pruned as the flags say: (model, pruned layer names, learning-rate schedule).
+
+    Called under the strategy's scope. benchmarks/train_throughput.py times this very model.
+    """
+    encoder, pruned_layers = pretrained.encoder, []
+    if FLAGS.target_sparsity > 0:  # tfmot wrappers around the chosen encoder kernels
+        begin, end = FLAGS.pruning_begin_step, FLAGS.pruning_end_step
+        if begin is None or end is None:
+            default_begin, default_end = pruning_schedules.default_pruning_steps(
+                total_steps, warmup_steps, FLAGS.pruning_frequency)
+            begin = default_begin if begin is None else begin
+            end = default_end if end is None else end
+        schedule = pruning_schedules.make_schedule(
+            FLAGS.pruning_schedule, FLAGS.target_sparsity, begin_step=begin, end_step=end,
+            frequency=FLAGS.pruning_frequency, initial_sparsity=FLAGS.initial_sparsity)
+        pruned_layers = pruning_schedules.select_layers(
+            encoder, pooler=FLAGS.prune_pooler, word_embeddings=FLAGS.prune_word_embeddings,
+            patterns=FLAGS.prune_layers)
+        encoder = pruning_schedules.prune_encoder(
+            encoder, pruned_layers, schedule,
+            block_size=FLAGS.block_size and pruning_schedules.parse_pair(FLAGS.block_size, "--block_size"),
+            sparsity_m_by_n=FLAGS.sparsity_m_by_n and pruning_schedules.parse_pair(
+                FLAGS.sparsity_m_by_n, "--sparsity_m_by_n"))
+    model = bert_keras.build_classifier(encoder, num_outputs(task), pretrained.config.hidden_dropout_prob,
+                                        name=f"bert_{task.tfds_name}")
+    lr_schedule = WarmupLinearDecay(float(learning_rate), warmup_steps, total_steps)
+    model.compile(optimizer=make_optimizer(lr_schedule, FLAGS.weight_decay), loss=loss_function(task),
+                  jit_compile=FLAGS.xla)
+    # A step's logged loss is already the global batch's (Keras metrics synchronise their replicas);
+    # tf_keras' "auto" would add it up once per worker under multi_worker_mirrored.
+    model.distribute_reduction_method = "first"
+    return model, pruned_layers, lr_schedule
+
+
 # --- Distribution ---
 
 def make_strategy(name):
@@ -397,35 +432,8 @@ def run(task, learning_rate, output_dir, strategy):
         train_examples, FLAGS.train_batch_size, FLAGS.max_seq_length, padding=FLAGS.padding, seed=FLAGS.seed,
         epochs=epochs, start_step=start_step))
 
-    # The model, pruned if asked: tfmot wrappers around the chosen encoder kernels.
     with strategy.scope():
-        encoder, pruned_layers = pretrained.encoder, []
-        if FLAGS.target_sparsity > 0:
-            begin, end = FLAGS.pruning_begin_step, FLAGS.pruning_end_step
-            if begin is None or end is None:
-                default_begin, default_end = pruning_schedules.default_pruning_steps(
-                    total_steps, warmup_steps, FLAGS.pruning_frequency)
-                begin = default_begin if begin is None else begin
-                end = default_end if end is None else end
-            schedule = pruning_schedules.make_schedule(
-                FLAGS.pruning_schedule, FLAGS.target_sparsity, begin_step=begin, end_step=end,
-                frequency=FLAGS.pruning_frequency, initial_sparsity=FLAGS.initial_sparsity)
-            pruned_layers = pruning_schedules.select_layers(
-                encoder, pooler=FLAGS.prune_pooler, word_embeddings=FLAGS.prune_word_embeddings,
-                patterns=FLAGS.prune_layers)
-            encoder = pruning_schedules.prune_encoder(
-                encoder, pruned_layers, schedule,
-                block_size=FLAGS.block_size and pruning_schedules.parse_pair(FLAGS.block_size, "--block_size"),
-                sparsity_m_by_n=FLAGS.sparsity_m_by_n and pruning_schedules.parse_pair(
-                    FLAGS.sparsity_m_by_n, "--sparsity_m_by_n"))
-        model = bert_keras.build_classifier(encoder, num_outputs(task), pretrained.config.hidden_dropout_prob,
-                                            name=f"bert_{task.tfds_name}")
-        lr_schedule = WarmupLinearDecay(float(learning_rate), warmup_steps, total_steps)
-        model.compile(optimizer=make_optimizer(lr_schedule, FLAGS.weight_decay), loss=loss_function(task),
-                      jit_compile=FLAGS.xla)
-    # A step's logged loss is already the global batch's (Keras metrics synchronise their replicas);
-    # tf_keras' "auto" would add it up once per worker under multi_worker_mirrored.
-    model.distribute_reduction_method = "first"
+        model, pruned_layers, lr_schedule = build_model(pretrained, task, learning_rate, total_steps, warmup_steps)
     logging.info("%s: %d steps (%d a epoch, %d epochs), warm-up %d, policy %s, %d replicas, pruning %d layers "
                  "to %.2f", task.glue_name, total_steps, steps_per_epoch, epochs, warmup_steps, policy,
                  strategy.num_replicas_in_sync, len(pruned_layers), FLAGS.target_sparsity)
