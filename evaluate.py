@@ -54,8 +54,6 @@ flags.DEFINE_string("summarize", None, "A folder of train.py runs: write results
 FLAGS = flags.FLAGS
 
 WRITTEN_BY = "evaluate.py"  # marks the eval_results.json this script may replace
-# The optimizer's step in a checkpoint of Keras' BackupAndRestore (`tf.train.Checkpoint(model=...)`).
-_OPTIMIZER_STEP = "model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class EvaluationError(Exception):
@@ -88,11 +86,10 @@ def export_latest_checkpoint(run_dir, task):
     with open(os.path.join(run_dir, "train_config.json")) as f:
         config = json.load(f)
     check_task(glue_tasks.get_task(config["task"]).glue_name, task, f"{run_dir}/train_config.json")
-    backup = os.path.join(run_dir, "backup", "chief")
-    checkpoint = tf.train.latest_checkpoint(backup)
+    step, checkpoint = bert_keras.training_step(run_dir)
     if checkpoint is None:
-        raise EvaluationError(f"--model {run_dir}: a train.py folder with no checkpoint yet ({backup} is empty)")
-    step = int(tf.train.load_checkpoint(checkpoint).get_tensor(_OPTIMIZER_STEP))
+        raise EvaluationError(f"--model {run_dir}: a train.py folder with no checkpoint yet "
+                              f"({run_dir}/backup/chief is empty)")
     output_dir = os.path.join(run_dir, f"eval_step_{step}")
     saved_model_dir = os.path.join(output_dir, "saved_model")
     if os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):

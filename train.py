@@ -162,7 +162,7 @@ class GlobalBatchMean(keras.losses.Loss):
         replica = tf.distribute.get_replica_context()  # None between steps, e.g. in a callback
         if replica is not None and replica.num_replicas_in_sync > 1:
             size = replica.all_reduce(tf.distribute.ReduceOp.SUM, size)
-        return losses / tf.maximum(size, 1.0)
+        return losses / size
 
 
 def loss_function(task):
@@ -288,14 +288,6 @@ class GlueEvaluation(keras.callbacks.Callback):
         self.seconds += self.last[2]
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in metrics.items()})
-
-
-def resumed_step(backup_dir):
-    """The optimizer step of the latest checkpoint of SafeBackupAndRestore in `backup_dir`; 0 if none."""
-    checkpoint = tf.train.latest_checkpoint(os.path.join(backup_dir, "chief"))
-    if checkpoint is None:
-        return 0
-    return int(tf.train.load_checkpoint(checkpoint).get_tensor("model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
 class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -427,7 +419,7 @@ def run(task, learning_rate, output_dir, strategy):
     epochs = math.ceil(total_steps / steps_per_epoch)
     warmup_steps = int(total_steps * FLAGS.warmup_proportion)
     backup_dir = os.path.join(output_dir, "backup")
-    start_step = resumed_step(backup_dir)
+    start_step, _ = bert_keras.training_step(output_dir)
     train_batches = distributed(inputs.training_batches(
         train_examples, FLAGS.train_batch_size, FLAGS.max_seq_length, padding=FLAGS.padding, seed=FLAGS.seed,
         epochs=epochs, start_step=start_step))
