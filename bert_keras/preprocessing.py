@@ -156,9 +156,12 @@ class BertPreprocessor(keras.layers.Layer):
                 "input_type_ids": tf.concat([tf.zeros_like(first), tf.ones_like(second)], axis=1)}
 
     def call(self, inputs):
-        packed = self.pack_ragged(inputs)
+        return self.pad(self.pack_ragged(inputs), self.max_seq_length)
+
+    def pad(self, packed, seq_length=None):
+        """`pack_ragged`'s output padded to int32 [batch, seq_length]; None pads to the batch's longest."""
         word_ids = packed["input_word_ids"]
-        shape = [None, self.max_seq_length]
+        shape = [None, seq_length]
         return {"input_word_ids": word_ids.to_tensor(self.pad_id, shape=shape),  # (batch, seq)
                 "input_mask": tf.ones_like(word_ids).to_tensor(0, shape=shape),
                 "input_type_ids": packed["input_type_ids"].to_tensor(0, shape=shape)}

@@ -48,7 +48,10 @@ def export_text_classifier(path, classifier, preprocessor, *, task, text_fields,
 
     @tf.function(input_signature=text_specs)
     def serve_text(*texts):
-        return module.outputs(module.preprocessor(list(texts)))
+        # Padded to the request's longest text, not to max_seq_length: a short sentence served
+        # alone costs its own length (padding never changes a real token's output).
+        packed = module.preprocessor.pack_ragged(list(texts))
+        return module.outputs(module.preprocessor.pad(packed))
 
     @tf.function(input_signature=[id_specs])
     def serve_token_ids(features):

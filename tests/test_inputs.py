@@ -40,21 +40,22 @@ def test_tokenized_examples_equal_the_padded_layer(sst2):
     assert idx == list(range(len(texts)))
 
 
-def test_bucketed_epoch_holds_every_example_once(sst2):
+@pytest.mark.parametrize("width", [inputs.BUCKET_WIDTH, 16, 1])
+def test_bucketed_epoch_holds_every_example_once(sst2, width):
     _, _, _, tokenized = sst2
     everything = collections.Counter(tuple(zip(e["input_word_ids"], e["input_type_ids"]))
                                      for e in tokenized.as_numpy_iterator())
     seen, lengths = collections.Counter(), []
-    for features, labels in inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=1):
+    for features, labels in inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, bucket_width=width, seed=1):
         seq = features["input_word_ids"].shape[1]
-        assert seq in (16, 32, 48, 64, 80, 96, 112, 128)
+        assert seq % width == 0 or seq == MAX_SEQ_LENGTH
         longest = features["input_mask"].numpy().sum(1).max()
-        assert seq - 16 < longest <= seq  # padded to the bucket that holds its longest example
+        assert seq - width < longest <= seq  # padded to the bucket that holds its longest example
         assert labels.shape[0] == features["input_word_ids"].shape[0] <= 32
         seen.update(rows(features))
         lengths.append(seq)
     assert seen == everything
-    assert len(lengths) == inputs.batches_per_epoch(tokenized, 32, MAX_SEQ_LENGTH)
+    assert len(lengths) == inputs.batches_per_epoch(tokenized, 32, MAX_SEQ_LENGTH, bucket_width=width)
     assert lengths != sorted(lengths)  # buckets interleave: the epoch is not sorted by length
 
 
@@ -81,6 +82,7 @@ def test_fixed_padding_and_padding_share(sst2):
     _, _, _, tokenized = sst2
     fixed = inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, padding="fixed", seed=0)
     bucketed = inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=0)
+    wide = inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, bucket_width=16, seed=0)
 
     def padding_share(batches):
         real = padded = 0
@@ -91,8 +93,9 @@ def test_fixed_padding_and_padding_share(sst2):
         return 1 - real / padded
 
     assert all(f["input_word_ids"].shape[1] == MAX_SEQ_LENGTH for f, _ in fixed)
-    fixed_share, bucket_share = padding_share(fixed), padding_share(bucketed)
-    assert fixed_share > 0.7 and bucket_share < 0.35, (fixed_share, bucket_share)
+    fixed_share, bucket_share, wide_share = padding_share(fixed), padding_share(bucketed), padding_share(wide)
+    assert fixed_share > 0.7 and wide_share < 0.35 and bucket_share < 0.15, (fixed_share, wide_share, bucket_share)
+    assert bucket_share < wide_share / 2
 
 
 def test_evaluation_batches_keep_order_and_every_example(sst2):
@@ -100,7 +103,7 @@ def test_evaluation_batches_keep_order_and_every_example(sst2):
     labels = np.array([e["label"] for e in examples.as_numpy_iterator()])
     got_labels, got_rows = [], []
     for features, batch_labels in inputs.evaluation_batches(tokenized, 100, MAX_SEQ_LENGTH):
-        assert features["input_word_ids"].shape[1] % 16 == 0
+        assert features["input_word_ids"].shape[1] % inputs.BUCKET_WIDTH == 0
         got_labels.extend(batch_labels.numpy())
         got_rows.extend(rows(features))
     assert len(labels) == 872 and np.array_equal(got_labels, labels)  # 872 = 8 * 100 + a partial 72
@@ -110,3 +113,5 @@ def test_evaluation_batches_keep_order_and_every_example(sst2):
 def test_bad_padding_is_named(sst2):
     with pytest.raises(ValueError, match=r"padding='ragged': expected 'bucket' or 'fixed'"):
         inputs.training_batches(sst2[3], 32, MAX_SEQ_LENGTH, padding="ragged")
+    with pytest.raises(ValueError, match=r"bucket_width=0: expected a whole number of tokens >= 1"):
+        inputs.training_batches(sst2[3], 32, MAX_SEQ_LENGTH, bucket_width=0)

@@ -305,6 +305,17 @@ def test_tf_data(preprocessor):
         np.testing.assert_array_equal(np.concatenate([batch[key] for batch in batches]), value)
 
 
+def test_pad_to_the_longest_is_the_fixed_padding_cut_short(preprocessor):
+    """pad(packed): [batch, longest] (what the SavedModel serves), equal to call()'s first columns."""
+    texts = [tf.constant(["The cat sat.", "A much longer sentence, with a clause or two."]), tf.constant(["On.", "x"])]
+    fixed = preprocessor(texts)
+    short = preprocessor.pad(preprocessor.pack_ragged(texts))
+    longest = int(fixed["input_mask"].numpy().sum(1).max())
+    for key, value in short.items():
+        assert value.shape == (2, longest) and value.dtype == tf.int32
+        np.testing.assert_array_equal(value, fixed[key][:, :longest])
+
+
 def test_config_round_trip(preprocessor):
     config = preprocessor.get_config()
     assert {k: config[k] for k in ("vocab_file", "lower_case", "max_seq_length")} == {

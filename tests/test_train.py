@@ -38,6 +38,9 @@ def test_eval_results_in_the_seeds_format(pruned_run):
     results = json.load(open(os.path.join(pruned_run, "eval_results.json")))
     assert results["global_step"] == 24 and results["task"] == "RTE"
     assert 0 <= results["eval_accuracy"] <= 1 and np.isfinite(results["eval_loss"])
+    # pruned_run trains in the test process: its "start" is train.py's import, earlier than this run's steps.
+    assert 0 < results["time_to_first_step_s"] < results["wall_time_s"]
+    assert results["train_time_s"] + results["eval_time_s"] < results["wall_time_s"]
     text = open(os.path.join(pruned_run, "eval_results.txt")).read().splitlines()
     assert f"eval_accuracy = {results['eval_accuracy']}" in text
     assert "global_step = 24" in text
