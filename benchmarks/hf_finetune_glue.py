@@ -31,8 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags, logging  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
+
+from benchmarks import hf_peer  # noqa: E402
 
 from glue_tasks.readers import read_split  # noqa: E402
 from glue_tasks.specs import get_task  # noqa: E402
@@ -73,27 +74,6 @@ def make_batch(encodings, labels, indices, pad_id):
     return batch, torch.from_numpy(labels[indices])
 
 
-def loss_fn(logits, labels, is_regression):
-    """Mean loss in float32: cross-entropy, or squared error for STS-B (as BertForSequenceClassification)."""
-    if is_regression:
-        return F.mse_loss(logits.float().squeeze(-1), labels)
-    return F.cross_entropy(logits.float(), labels)
-
-
-def optimizer_groups(model):
-    """Weight decay on every weight except biases and LayerNorm parameters, as BERT's optimizer."""
-    no_decay = {id(p) for module in model.modules() if isinstance(module, torch.nn.LayerNorm)
-                for p in module.parameters(recurse=False)}
-    no_decay |= {id(p) for name, p in model.named_parameters() if name.endswith("bias")}
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [{"params": [p for p in params if id(p) not in no_decay], "weight_decay": FLAGS.weight_decay},
-            {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0}]
-
-
-def autocast():
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=FLAGS.bf16)
-
-
 def evaluate(model, spec, encodings, labels, pad_id):
     """GLUE's metrics over the whole split, and the mean loss per example."""
     model.eval()
@@ -102,9 +82,9 @@ def evaluate(model, spec, encodings, labels, pad_id):
         for start in range(0, len(labels), FLAGS.eval_batch_size):
             indices = np.arange(start, min(start + FLAGS.eval_batch_size, len(labels)))
             batch, batch_labels = make_batch(encodings, labels, indices, pad_id)
-            with autocast():
+            with hf_peer.autocast(FLAGS.bf16):
                 logits = model(**batch).logits.float()
-            loss_sum += loss_fn(logits, batch_labels, spec.is_regression).item() * len(indices)
+            loss_sum += hf_peer.loss_fn(logits, batch_labels, spec.is_regression).item() * len(indices)
             outputs.append(logits.squeeze(-1) if spec.is_regression else logits.argmax(-1))
     predictions = torch.cat(outputs).numpy()
     return spec.compute_metrics(labels, predictions), loss_sum / len(labels)
@@ -118,9 +98,8 @@ def main(argv):
     dev_splits = [split for split in spec.splits if split.startswith("validation")]
 
     tokenizer = transformers.BertTokenizer.from_pretrained(FLAGS.init_checkpoint)
-    model = transformers.BertForSequenceClassification.from_pretrained(
-        FLAGS.init_checkpoint, num_labels=1 if spec.is_regression else len(spec.labels),
-        problem_type="regression" if spec.is_regression else "single_label_classification")
+    model = hf_peer.load_model(FLAGS.init_checkpoint, 1 if spec.is_regression else len(spec.labels),
+                               spec.is_regression)
     pad_id = tokenizer.pad_token_id
 
     train = read_split(spec, "train", FLAGS.glue_dir)
@@ -133,8 +112,8 @@ def main(argv):
     if FLAGS.max_steps:
         total_steps = min(total_steps, FLAGS.max_steps)
     warmup_steps = int(total_steps * FLAGS.warmup_proportion)
-    optimizer = torch.optim.AdamW(optimizer_groups(model), lr=FLAGS.learning_rate, betas=(0.9, 0.999), eps=1e-6)
-    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+    optimizer, scheduler = hf_peer.make_optimizer(model, FLAGS.learning_rate, FLAGS.weight_decay, warmup_steps,
+                                                  total_steps)
     logging.info("%s: %d train examples, %d steps (%d per epoch, %d warm-up), dev %s", spec.glue_name,
                  len(train_labels), total_steps, steps_per_epoch, warmup_steps,
                  {split: len(examples["label"]) for split, examples in dev.items()})
@@ -151,14 +130,8 @@ def main(argv):
                 break
             indices = order[first:first + FLAGS.train_batch_size]
             batch, labels = make_batch(train_encodings, train_labels, indices, pad_id)
-            with autocast():
-                logits = model(**batch).logits
-            loss = loss_fn(logits, labels, spec.is_regression)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss = hf_peer.training_step(model, optimizer, scheduler, batch, labels,
+                                         is_regression=spec.is_regression, bf16=FLAGS.bf16)
             step += 1
             examples_seen += len(indices)
             losses.append(loss.item())

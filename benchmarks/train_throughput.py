@@ -1,14 +1,22 @@
-r"""Training throughput of train.py's own step: examples/s and tokens/s at steady state.
+r"""Training throughput of train.py's own step, or of its peer's: examples/s and tokens/s at steady state.
 
   python benchmarks/train_throughput.py --init_checkpoint DIR --task sst2 --glue_dir DIR --steps N \
-      --mixed_precision float32|bfloat16 [--fixed_length] [--target_sparsity 0.5] [--xla]
+      --mixed_precision float32|bfloat16 [--fixed_length] [--target_sparsity 0.5] [--xla] \
+      [--framework transformers]
 
 The model, optimizer, loss, dtype policy, pruning wrappers and batches are train.py's
 (`train.build_model`, `glue_tasks.inputs.training_batches`), and every train.py flag is accepted;
 `--fixed_length` pads every batch to `--max_seq_length` (train.py's `--padding fixed`). The first
 `--warmup_steps` steps are not timed (tracing, oneDNN kernels for each new batch shape); the next
 `--steps` are. Prints one JSON line: the machine, the setting, `examples_per_s`, `tokens_per_s`
-(real tokens, padding excluded) and `padded_tokens_per_s`.
+(real tokens, padding excluded), `padded_tokens_per_s`, and the achieved FLOP rate: the step's
+matrix-multiply FLOPs (3x the forward pass's, padding included, as the step computes them) per
+second, beside this machine's matrix-multiply peak in the step's compute dtype, measured in the
+same process just before (`flops_share_of_peak`).
+
+`--framework transformers` times the peer instead: transformers' PyTorch BertForSequenceClassification
+on the same weights (a Hugging Face folder as --init_checkpoint) and the very same batches, with
+BERT's recipe (benchmarks/hf_peer.py), float32 or torch.autocast(bfloat16).
 """
 
 import json
@@ -29,10 +37,13 @@ import tf_keras as keras  # noqa: E402
 import bert_keras  # noqa: E402
 import glue_tasks  # noqa: E402
 import train  # noqa: E402  (its flags are this script's too)
+from benchmarks.flops import matmul_peak, training_flops  # noqa: E402
 from glue_tasks import inputs  # noqa: E402
 
 flags.DEFINE_integer("steps", 100, "Timed training steps.")
 flags.DEFINE_integer("warmup_steps", 30, "Untimed steps first (tracing, kernel builds for each shape).")
+flags.DEFINE_enum("framework", "train.py", ["train.py", "transformers"],
+                  "Whose training step to time: train.py's, or transformers' PyTorch peer on the same batches.")
 flags.DEFINE_bool("fixed_length", False, "Pad every batch to --max_seq_length (train.py's --padding fixed).")
 FLAGS = flags.FLAGS
 
@@ -50,14 +61,51 @@ class SteadyStateTimer(keras.callbacks.Callback):
         self.end = time.perf_counter()
 
 
-def batch_sizes(batches, first, last):
-    """Examples, real tokens and padded tokens of batches [first, last)."""
-    examples = real = padded = 0
+def batch_sizes(batches, first, last, config, num_outputs):
+    """Examples, real tokens, padded tokens and training FLOPs of batches [first, last)."""
+    examples = real = padded = flops = 0
     for features, _ in batches.skip(first).take(last - first):
         mask = features["input_mask"]
-        examples, real, padded = examples + int(mask.shape[0]), real + int(tf.reduce_sum(mask)), padded + int(
-            tf.size(mask))
-    return examples, real, padded
+        batch, seq = mask.shape
+        examples, real, padded = examples + batch, real + int(tf.reduce_sum(mask)), padded + batch * seq
+        flops += training_flops(config, batch, seq, num_outputs)
+    return examples, real, padded, flops
+
+
+def time_train_py(pretrained, task, batches, total):
+    """Seconds of steps [warmup_steps, total) of train.py's model.fit."""
+    model, pruned_layers, _ = train.build_model(pretrained, task, float(FLAGS.learning_rate[0]), total,
+                                                int(total * FLAGS.warmup_proportion))
+    timer = SteadyStateTimer(FLAGS.warmup_steps)
+    callbacks = [timer] + ([tfmot.sparsity.keras.UpdatePruningStep()] if pruned_layers else [])
+    model.fit(batches, steps_per_epoch=total, epochs=1, verbose=0, callbacks=callbacks)
+    return timer.end - timer.start
+
+
+def time_transformers(task, batches, policy):
+    """Seconds of steps [warmup_steps, total) of the PyTorch peer on the same batches, and its versions."""
+    if FLAGS.target_sparsity > 0 or FLAGS.xla or policy == "mixed_float16":
+        raise app.UsageError("--framework transformers times the dense float32 or bfloat16 step only")
+    import torch  # only the peer needs PyTorch
+    import transformers
+    from benchmarks import hf_peer
+
+    torch.manual_seed(FLAGS.seed)
+    names = {"input_word_ids": "input_ids", "input_type_ids": "token_type_ids", "input_mask": "attention_mask"}
+    label_dtype = torch.float32 if task.is_regression else torch.long
+    steps = [({names[k]: torch.from_numpy(v).long() for k, v in features.items()},
+              torch.from_numpy(labels).to(label_dtype)) for features, labels in batches.as_numpy_iterator()]
+    model = hf_peer.load_model(FLAGS.init_checkpoint, train.num_outputs(task), task.is_regression)
+    model.train()
+    optimizer, scheduler = hf_peer.make_optimizer(model, float(FLAGS.learning_rate[0]), FLAGS.weight_decay,
+                                                  int(len(steps) * FLAGS.warmup_proportion), len(steps))
+    for i, (features, labels) in enumerate(steps):
+        if i == FLAGS.warmup_steps:
+            start = time.perf_counter()
+        loss = hf_peer.training_step(model, optimizer, scheduler, features, labels,
+                                     is_regression=task.is_regression, bf16=policy == "mixed_bfloat16")
+    loss.item()
+    return time.perf_counter() - start, f"torch {torch.__version__}, transformers {transformers.__version__}"
 
 
 def main(argv):
@@ -73,25 +121,30 @@ def main(argv):
     tokenized = inputs.tokenize(train.load_split(task, "train"), task, preprocessor)
     padding = "fixed" if FLAGS.fixed_length else FLAGS.padding
     total = FLAGS.warmup_steps + FLAGS.steps
-    per_epoch = inputs.batches_per_epoch(tokenized, FLAGS.train_batch_size, FLAGS.max_seq_length, padding=padding)
-    batches = inputs.training_batches(tokenized, FLAGS.train_batch_size, FLAGS.max_seq_length, padding=padding,
+    shape = dict(padding=padding, bucket_width=FLAGS.bucket_width)
+    per_epoch = inputs.batches_per_epoch(tokenized, FLAGS.train_batch_size, FLAGS.max_seq_length, **shape)
+    batches = inputs.training_batches(tokenized, FLAGS.train_batch_size, FLAGS.max_seq_length, **shape,
                                       seed=FLAGS.seed, epochs=math.ceil(total / per_epoch))
-    examples, real, padded = batch_sizes(batches, FLAGS.warmup_steps, total)  # the same batches fit will time
+    # The same batches the timed steps will see.
+    examples, real, padded, flops = batch_sizes(batches, FLAGS.warmup_steps, total, pretrained.config,
+                                                train.num_outputs(task))
+    peak = matmul_peak(keras.mixed_precision.Policy(policy).compute_dtype)
 
-    model, pruned_layers, _ = train.build_model(pretrained, task, float(FLAGS.learning_rate[0]), total,
-                                                int(total * FLAGS.warmup_proportion))
-    timer = SteadyStateTimer(FLAGS.warmup_steps)
-    callbacks = [timer] + ([tfmot.sparsity.keras.UpdatePruningStep()] if pruned_layers else [])
-    model.fit(batches, steps_per_epoch=total, epochs=1, verbose=0, callbacks=callbacks)
-    seconds = timer.end - timer.start
+    if FLAGS.framework == "transformers":
+        seconds, versions = time_transformers(task, batches.take(total), policy)
+    else:
+        seconds, versions = time_train_py(pretrained, task, batches, total), f"TF {tf.__version__}"
     print(json.dumps({
-        "task": task.glue_name, "checkpoint": FLAGS.init_checkpoint, "policy": policy, "padding": padding,
+        "framework": FLAGS.framework, "task": task.glue_name, "checkpoint": FLAGS.init_checkpoint,
+        "policy": policy, "padding": padding, "bucket_width": FLAGS.bucket_width if padding == "bucket" else None,
         "xla": FLAGS.xla, "target_sparsity": FLAGS.target_sparsity, "batch_size": FLAGS.train_batch_size,
         "max_seq_length": FLAGS.max_seq_length, "warmup_steps": FLAGS.warmup_steps, "steps": FLAGS.steps,
         "seconds": round(seconds, 3), "step_s": round(seconds / FLAGS.steps, 4),
         "examples_per_s": round(examples / seconds, 2), "tokens_per_s": round(real / seconds, 1),
         "padded_tokens_per_s": round(padded / seconds, 1), "padding_share": round(1 - real / padded, 4),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, TF {tf.__version__}",
+        "tflops_per_s": round(flops / seconds / 1e12, 4), "matmul_peak_tflops_per_s": round(peak / 1e12, 4),
+        "flops_share_of_peak": round(flops / seconds / peak, 3),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions,
         "date": time.strftime("%Y-%m-%d")}))
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/train_throughput.py runs train.py's model and reports consistent numbers."""
+"""benchmarks/train_throughput.py runs train.py's model and its peer, and reports consistent numbers."""
 
 import json
 import os
@@ -6,21 +6,79 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
+from tensorflow.python.framework import convert_to_constants
 
+import bert_keras
+from benchmarks import flops
 from conftest import GLUE, REPO
+
+
+def run_benchmark(minilm_dir, *flags):
+    args = ["benchmarks/train_throughput.py", f"--init_checkpoint={minilm_dir}", "--task=rte", f"--glue_dir={GLUE}",
+            "--train_batch_size=8", "--max_seq_length=32", "--warmup_steps=2", "--steps=3", *flags]
+    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_train_throughput_prints_one_consistent_json_line(minilm_dir):
     """Pruned and padded to a fixed length: the rows of issue 7 that differ most from train.py's defaults."""
-    args = ["benchmarks/train_throughput.py", f"--init_checkpoint={minilm_dir}", "--task=rte", f"--glue_dir={GLUE}",
-            "--train_batch_size=8", "--max_seq_length=32", "--warmup_steps=2", "--steps=3",
-            "--mixed_precision=float32", "--fixed_length", "--target_sparsity=0.5", "--pruning_frequency=1"]
-    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    assert result.returncode == 0, result.stderr[-5000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    found = run_benchmark(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--target_sparsity=0.5",
+                          "--pruning_frequency=1")
     assert found["steps"] == 3 and found["seconds"] > 0
     assert found["examples_per_s"] == pytest.approx(3 * 8 / found["seconds"], rel=1e-2)  # full batches of 8
     assert found["padded_tokens_per_s"] >= found["tokens_per_s"] > 0
     assert found["padding"] == "fixed" and found["target_sparsity"] == 0.5
     assert found["padded_tokens_per_s"] == pytest.approx(found["examples_per_s"] * 32, rel=1e-2)
+    # MiniLM-L6 (H 384, I 1536, 6 layers), 3 steps on [8, 32] batches, 2 classes: 3x the forward FLOPs.
+    forward = 6 * (2 * 8 * 32 * (4 * 384 * 384 + 2 * 384 * 1536) + 4 * 8 * 32 * 32 * 384) + 2 * 8 * (384 * 384 + 384 * 2)
+    assert found["tflops_per_s"] * 1e12 * found["seconds"] == pytest.approx(3 * 3 * forward, rel=1e-2)
+    assert found["flops_share_of_peak"] == pytest.approx(
+        found["tflops_per_s"] / found["matmul_peak_tflops_per_s"], rel=1e-2)
+    assert 0 < found["flops_share_of_peak"] < 1.5  # a step cannot beat the machine's matmul peak by much
+
+
+def test_peer_trains_on_the_same_batches(minilm_dir):
+    """--framework transformers: the PyTorch peer on the batches train.py's step sees, with the same accounting."""
+    ours = run_benchmark(minilm_dir, "--mixed_precision=float32")
+    peer = run_benchmark(minilm_dir, "--mixed_precision=float32", "--framework=transformers")
+    assert (ours["framework"], peer["framework"]) == ("train.py", "transformers") and "torch" in peer["versions"]
+    for key in ("padding_share", "bucket_width", "steps", "batch_size"):
+        assert peer[key] == ours[key]
+    # The same examples and tokens, so the same ratio of tokens to examples on both sides.
+    assert peer["tokens_per_s"] / peer["examples_per_s"] == pytest.approx(
+        ours["tokens_per_s"] / ours["examples_per_s"], rel=1e-3)
+    assert peer["examples_per_s"] > 0
+
+
+def test_training_flops_count_every_matmul_tensorflow_counts(minilm_dir):
+    """The dense part of flops.training_flops equals TensorFlow's own count of the forward graph's MatMuls."""
+    pretrained = bert_keras.load_encoder(minilm_dir)
+    model = bert_keras.build_classifier(pretrained.encoder, 2, 0.1)
+    batch, seq = 2, 16
+    spec = {name: tf.TensorSpec((batch, seq), tf.int32) for name in ("input_word_ids", "input_mask", "input_type_ids")}
+    forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    graph = convert_to_constants.convert_variables_to_constants_v2(forward).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options.update(output="none", account_type_regexes=["MatMul"])  # attention is Einsum, not counted by TF
+    counted = tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+    config = pretrained.config
+    attention = config.num_hidden_layers * 4 * batch * seq * seq * config.hidden_size
+    assert counted > 0 and flops.training_flops(config, batch, seq, 2) == 3 * (counted + attention)
+
+
+@pytest.mark.slow
+def test_inference_serves_the_peers_probabilities(minilm_dir):
+    """benchmarks/inference.py: both sides hold the same weights, so their probabilities agree."""
+    args = ["benchmarks/inference.py", f"--init_checkpoint={minilm_dir}", f"--glue_dir={GLUE}", "--requests=3",
+            "--warmup_requests=1", "--long_texts=8"]
+    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=900,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(found["rows"]) == {"sst2", "long"} and found["rows"]["long"]["texts"] == 8
+    for row in found["rows"].values():
+        assert row["max_abs_probability_difference"] < 1e-5
+        assert row["saved_model"]["latency_ms_median"] > 0 and row["transformers_pipeline"]["batch_examples_per_s"] > 0

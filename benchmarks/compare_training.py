@@ -1,0 +1,71 @@
+r"""Issue 7's training table: train.py's step against transformers' on the same batches, back to back.
+
+  HF_HUB_OFFLINE=1 python benchmarks/compare_training.py --init_checkpoint DIR --glue_dir DIR
+
+Runs benchmarks/train_throughput.py once per row, one process after another on this machine:
+{float32, bfloat16} x {SST-2's length buckets, fixed 128-token padding} x {train.py, transformers},
+and train.py pruned to 50% on SST-2's buckets. Prints a Markdown table (examples/s, real tokens/s,
+share of the matmul peak, ratios against the peer) and writes every JSON line to --output.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from absl import app, flags
+
+flags.DEFINE_string("init_checkpoint", None, "A Hugging Face BERT folder (both sides load it).", required=True)
+flags.DEFINE_string("glue_dir", "../shared/glue", "A folder in the original GLUE layout.")
+flags.DEFINE_integer("warmup_steps", 100, "Untimed steps of each SST-2 row.")
+flags.DEFINE_integer("steps", 300, "Timed steps of each SST-2 row.")
+flags.DEFINE_integer("fixed_warmup_steps", 10, "Untimed steps of each fixed-128 row (one shape warms up fast).")
+flags.DEFINE_integer("fixed_steps", 40, "Timed steps of each fixed-128 row.")
+flags.DEFINE_list("precisions", ["float32", "bfloat16"], "train.py's --mixed_precision values to run.")
+flags.DEFINE_string("output", "/tmp/compare_training.jsonl", "Where the JSON lines go.")
+FLAGS = flags.FLAGS
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_row(precision, fixed, framework, sparsity=0.0):
+    warmup, steps = (FLAGS.fixed_warmup_steps, FLAGS.fixed_steps) if fixed else (FLAGS.warmup_steps, FLAGS.steps)
+    args = [sys.executable, os.path.join(HERE, "train_throughput.py"), f"--init_checkpoint={FLAGS.init_checkpoint}",
+            "--task=sst2", f"--glue_dir={FLAGS.glue_dir}", f"--mixed_precision={precision}",
+            f"--framework={framework}", f"--warmup_steps={warmup}", f"--steps={steps}",
+            f"--target_sparsity={sparsity}", "--fixed_length" if fixed else "--nofixed_length"]
+    result = subprocess.run(args, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    if result.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv):
+    del argv
+    rows = []
+    with open(FLAGS.output, "w") as out:
+        for precision in FLAGS.precisions:
+            for fixed in (False, True):
+                setting = []
+                for framework in ("transformers", "train.py"):
+                    setting.append(run_row(precision, fixed, framework))
+                if not fixed:
+                    setting.append(run_row(precision, fixed, "train.py", sparsity=0.5))
+                for found in setting:
+                    out.write(json.dumps(found) + "\n")
+                    out.flush()
+                rows.append(setting)
+    print("| row | framework | examples/s | tokens/s | share of matmul peak | / peer |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for setting in rows:
+        peer = setting[0]
+        for found in setting:
+            name = f"{found['policy']}, {'fixed 128' if found['padding'] == 'fixed' else 'SST-2 buckets'}"
+            who = found["framework"] + (f", {found['target_sparsity']:.0%} pruned" if found["target_sparsity"] else "")
+            print(f"| {name} | {who} | {found['examples_per_s']:.1f} | {found['tokens_per_s']:,.0f} | "
+                  f"{found['flops_share_of_peak']:.0%} of {found['matmul_peak_tflops_per_s'] * 1000:.0f} GFLOP/s | "
+                  f"{found['examples_per_s'] / peer['examples_per_s']:.2f}x |")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,30 @@
+"""FLOPs of a BERT training step, and this machine's matrix-multiply peak to hold them against."""
+
+import time
+
+import tensorflow as tf
+
+
+def training_flops(config, batch, seq, num_outputs):
+    """Matrix-multiply FLOPs of one training step on a [batch, seq] batch: 3x the forward pass.
+
+    Per layer: the q, k, v and output projections (4 H^2) and the feed-forward (2 H I) on every
+    token, attention scores and their weighted sum (2 S H each); then pooler and head on [CLS].
+    The backward pass costs twice the forward's (gradients of inputs and of weights).
+    """
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_layer = 2 * batch * seq * (4 * h * h + 2 * h * i) + 2 * 2 * batch * seq * seq * h
+    return 3 * (layers * per_layer + 2 * batch * h * h + 2 * batch * h * num_outputs)
+
+
+def matmul_peak(dtype, n=2048, repeats=20):
+    """FLOP/s of an n x n x n tf.matmul in `dtype` on this machine: the step's ceiling."""
+    a, b = (tf.cast(tf.random.normal((n, n)), dtype) for _ in range(2))
+    matmul = tf.function(tf.matmul)
+    for _ in range(3):
+        matmul(a, b).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        product = matmul(a, b)
+    product.numpy()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start)

@@ -1,0 +1,56 @@
+"""train.py's peer: transformers' PyTorch BertForSequenceClassification with BERT's recipe, one step at a time.
+
+Shared by hf_finetune_glue.py (accuracy) and train_throughput.py (speed), so both time and
+score the same step: AdamW (betas 0.9/0.999, epsilon 1e-6, weight decay except on biases and
+LayerNorm; torch's fused kernel, transformers' Trainer default), linear warm-up then linear
+decay, gradient norm clipped at 1.0, the forward pass under torch.autocast(bfloat16) when asked,
+the loss in float32.
+"""
+
+import torch
+import torch.nn.functional as F
+import transformers
+
+
+def load_model(init_checkpoint, num_labels, is_regression):
+    """BertForSequenceClassification on a Hugging Face BERT folder, with a fresh head."""
+    return transformers.BertForSequenceClassification.from_pretrained(
+        init_checkpoint, num_labels=num_labels,
+        problem_type="regression" if is_regression else "single_label_classification")
+
+
+def loss_fn(logits, labels, is_regression):
+    """Mean loss in float32: cross-entropy, or squared error for STS-B (as BertForSequenceClassification)."""
+    if is_regression:
+        return F.mse_loss(logits.float().squeeze(-1), labels)
+    return F.cross_entropy(logits.float(), labels)
+
+
+def make_optimizer(model, learning_rate, weight_decay, warmup_steps, total_steps):
+    """(AdamW, its linear warm-up/decay scheduler); no decay on biases and LayerNorm, as BERT's optimizer."""
+    no_decay = {id(p) for module in model.modules() if isinstance(module, torch.nn.LayerNorm)
+                for p in module.parameters(recurse=False)}
+    no_decay |= {id(p) for name, p in model.named_parameters() if name.endswith("bias")}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if id(p) not in no_decay], "weight_decay": weight_decay},
+              {"params": [p for p in params if id(p) in no_decay], "weight_decay": 0.0}]
+    # fused: one kernel a parameter group, transformers' Trainer default ("adamw_torch_fused") with torch >= 2.8.
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate, betas=(0.9, 0.999), eps=1e-6, fused=True)
+    return optimizer, transformers.get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+
+
+def autocast(bf16):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+
+
+def training_step(model, optimizer, scheduler, batch, labels, *, is_regression, bf16):
+    """One step on `batch` ({input_ids, token_type_ids, attention_mask} tensors); returns the loss tensor."""
+    with autocast(bf16):
+        logits = model(**batch).logits
+    loss = loss_fn(logits, labels, is_regression)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
