@@ -16,15 +16,24 @@ import tensorflow_model_optimization as tfmot
 MASK_ADDER = -10000.0
 
 
+# Both GELUs compute in float32 whatever the dtype policy: TensorFlow's bfloat16 erf kernel is ~4x
+# slower than a float32 one with the two casts (measured on a 512 x 1536 activation), and the result
+# is closer to float32's. Under float32 the casts are no-ops.
+@keras.utils.register_keras_serializable(package="bert_keras")
+def gelu(x):
+    """GELU's exact erf form, as Hugging Face's BERT ("gelu")."""
+    return tf.cast(tf.nn.gelu(tf.cast(x, tf.float32), approximate=False), x.dtype)
+
+
 @keras.utils.register_keras_serializable(package="bert_keras")
 def gelu_approximate(x):
     """GELU's tanh approximation, as Google's modeling.py trained BERT with."""
-    return tf.nn.gelu(x, approximate=True)
+    return tf.cast(tf.nn.gelu(tf.cast(x, tf.float32), approximate=True), x.dtype)
 
 
 def activation(name):
     """A Keras activation from a BertConfig.hidden_act name."""
-    return gelu_approximate if name == "gelu_approximate" else keras.activations.get(name)
+    return {"gelu": gelu, "gelu_approximate": gelu_approximate}.get(name) or keras.activations.get(name)
 
 
 class _NothingToPrune(tfmot.sparsity.keras.PrunableLayer):

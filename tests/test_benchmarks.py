@@ -23,10 +23,15 @@ def run_benchmark(minilm_dir, *flags):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_train_throughput_prints_one_consistent_json_line(minilm_dir):
+@pytest.fixture(scope="module")
+def pruned_fixed_length(minilm_dir):
     """Pruned and padded to a fixed length: the rows of issue 7 that differ most from train.py's defaults."""
-    found = run_benchmark(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--target_sparsity=0.5",
-                          "--pruning_frequency=1")
+    return run_benchmark(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--target_sparsity=0.5",
+                         "--pruning_frequency=1")
+
+
+def test_train_throughput_prints_one_consistent_json_line(pruned_fixed_length):
+    found = pruned_fixed_length
     assert found["steps"] == 3 and found["seconds"] > 0
     assert found["examples_per_s"] == pytest.approx(3 * 8 / found["seconds"], rel=1e-2)  # full batches of 8
     assert found["padded_tokens_per_s"] >= found["tokens_per_s"] > 0
@@ -40,13 +45,14 @@ def test_train_throughput_prints_one_consistent_json_line(minilm_dir):
     assert 0 < found["flops_share_of_peak"] < 1.5  # a step cannot beat the machine's matmul peak by much
 
 
-def test_peer_trains_on_the_same_batches(minilm_dir):
+def test_peer_trains_on_the_same_batches(minilm_dir, pruned_fixed_length):
     """--framework transformers: the PyTorch peer on the batches train.py's step sees, with the same accounting."""
-    ours = run_benchmark(minilm_dir, "--mixed_precision=float32")
-    peer = run_benchmark(minilm_dir, "--mixed_precision=float32", "--framework=transformers")
+    ours = pruned_fixed_length  # pruning changes the step, not the batches
+    peer = run_benchmark(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--framework=transformers")
     assert (ours["framework"], peer["framework"]) == ("train.py", "transformers") and "torch" in peer["versions"]
-    for key in ("padding_share", "bucket_width", "steps", "batch_size"):
+    for key in ("padding", "padding_share", "steps", "batch_size"):
         assert peer[key] == ours[key]
+    assert peer["tflops_per_s"] * peer["seconds"] == pytest.approx(ours["tflops_per_s"] * ours["seconds"], rel=1e-2)
     # The same examples and tokens, so the same ratio of tokens to examples on both sides.
     assert peer["tokens_per_s"] / peer["examples_per_s"] == pytest.approx(
         ours["tokens_per_s"] / ours["examples_per_s"], rel=1e-3)
