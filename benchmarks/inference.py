@@ -73,8 +73,9 @@ def peer_pipeline(model):
     """transformers' text-classification pipeline with the same encoder and our model's head."""
     import torch
     import transformers
+    from benchmarks import hf_peer
 
-    peer = transformers.BertForSequenceClassification.from_pretrained(FLAGS.init_checkpoint, num_labels=2)
+    peer = hf_peer.load_model(FLAGS.init_checkpoint, 2, is_regression=False)
     kernel, bias = model.get_layer("classifier").get_weights()  # [H, 2], [2]
     with torch.no_grad():
         peer.classifier.weight.copy_(torch.from_numpy(kernel.T))

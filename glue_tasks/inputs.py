@@ -105,7 +105,7 @@ def evaluation_batches(tokenized, batch_size, max_seq_length, *, padding="bucket
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def _check_padding(padding, bucket_width=BUCKET_WIDTH):
+def _check_padding(padding, bucket_width):
     if padding not in ("bucket", "fixed"):
         raise ValueError(f"padding={padding!r}: expected 'bucket' or 'fixed'")
     if not isinstance(bucket_width, (int, np.integer)) or bucket_width < 1:
