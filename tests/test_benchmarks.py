@@ -88,3 +88,12 @@ def test_inference_serves_the_peers_probabilities(minilm_dir):
     for row in found["rows"].values():
         assert row["max_abs_probability_difference"] < 1e-5
         assert row["saved_model"]["latency_ms_median"] > 0 and row["transformers_pipeline"]["batch_examples_per_s"] > 0
+
+
+def test_op_costs_prints_positive_timings():
+    result = subprocess.run([sys.executable, "benchmarks/op_costs.py"], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("gelu_bfloat16_ms", "gelu_in_float32_with_casts_ms", "random_uniform_ms", "stateless_uniform_ms"):
+        assert found[key] > 0
