@@ -35,11 +35,16 @@ train: $(VENV)/.runtime
 train-offline: $(VENV)/.minilm
 	$(PY) train.py --task $(TASK) --init_checkpoint "$(MINILM)" --glue_dir $(GLUE_DIR) $(ARGS)
 
+# Two pytest workers, one test file each at a time (pytest-xdist): most of a test's time is one
+# process starting, tracing or saving, so two files side by side use both cores. PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+
 test: $(VENV)/.test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-all: $(VENV)/.test
-	$(PY) -m pytest --runslow $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) --runslow $(PYTEST_ARGS)
 
 convert: $(VENV)/.runtime
 	$(PY) -m bert_keras.convert $(SOURCE) $(OUTPUT) $(ARGS)

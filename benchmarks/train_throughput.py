@@ -139,7 +139,7 @@ def main(argv):
         "policy": policy, "padding": padding, "bucket_width": FLAGS.bucket_width if padding == "bucket" else None,
         "xla": FLAGS.xla, "target_sparsity": FLAGS.target_sparsity, "batch_size": FLAGS.train_batch_size,
         "max_seq_length": FLAGS.max_seq_length, "warmup_steps": FLAGS.warmup_steps, "steps": FLAGS.steps,
-        "seconds": round(seconds, 3), "step_s": round(seconds / FLAGS.steps, 4),
+        "examples": examples, "tokens": real, "padded_tokens": padded, "seconds": round(seconds, 3), "step_s": round(seconds / FLAGS.steps, 4),
         "examples_per_s": round(examples / seconds, 2), "tokens_per_s": round(real / seconds, 1),
         "padded_tokens_per_s": round(padded / seconds, 1), "padding_share": round(1 - real / padded, 4),
         "tflops_per_s": round(flops / seconds / 1e12, 4), "matmul_peak_tflops_per_s": round(peak / 1e12, 4),

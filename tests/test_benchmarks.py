@@ -32,7 +32,8 @@ def pruned_fixed_length(minilm_dir):
 
 def test_train_throughput_prints_one_consistent_json_line(pruned_fixed_length):
     found = pruned_fixed_length
-    assert found["steps"] == 3 and found["seconds"] > 0
+    assert found["steps"] == 3 and found["seconds"] > 0 and found["examples"] == 3 * 8
+    assert found["padded_tokens"] == 3 * 8 * 32 >= found["tokens"]
     assert found["examples_per_s"] == pytest.approx(3 * 8 / found["seconds"], rel=1e-2)  # full batches of 8
     assert found["padded_tokens_per_s"] >= found["tokens_per_s"] > 0
     assert found["padding"] == "fixed" and found["target_sparsity"] == 0.5
@@ -50,12 +51,9 @@ def test_peer_trains_on_the_same_batches(minilm_dir, pruned_fixed_length):
     ours = pruned_fixed_length  # pruning changes the step, not the batches
     peer = run_benchmark(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--framework=transformers")
     assert (ours["framework"], peer["framework"]) == ("train.py", "transformers") and "torch" in peer["versions"]
-    for key in ("padding", "padding_share", "steps", "batch_size"):
-        assert peer[key] == ours[key]
+    for key in ("padding", "padding_share", "steps", "batch_size", "examples", "tokens", "padded_tokens"):
+        assert peer[key] == ours[key]  # the very same examples and tokens
     assert peer["tflops_per_s"] * peer["seconds"] == pytest.approx(ours["tflops_per_s"] * ours["seconds"], rel=1e-2)
-    # The same examples and tokens, so the same ratio of tokens to examples on both sides.
-    assert peer["tokens_per_s"] / peer["examples_per_s"] == pytest.approx(
-        ours["tokens_per_s"] / ours["examples_per_s"], rel=1e-3)
     assert peer["examples_per_s"] > 0
 
 
