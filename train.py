@@ -140,10 +140,29 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
 
 
+class AdamW(keras.optimizers.AdamW):
+    """Keras' AdamW, with the weight decay inside each variable's update step.
+
+    Keras decays every variable in a pass of its own before the updates (two multiplies and a
+    subtraction over each weight, outside the XLA-compiled update); here the same decay, by
+    `learning_rate * weight_decay` before Adam's step, is part of the compiled update. Measured on
+    MiniLM-L6: 5% off a training step in float32 and 4% in bfloat16 (benchmarks/README.md).
+    """
+
+    def _apply_weight_decay(self, variables):
+        pass  # in update_step
+
+    def update_step(self, gradient, variable):
+        if self._use_weight_decay(variable):
+            lr = tf.cast(self.learning_rate, variable.dtype)
+            variable.assign_sub(variable * (tf.cast(self.weight_decay, variable.dtype) * lr))
+        super().update_step(gradient, variable)
+
+
 def make_optimizer(schedule, weight_decay):
     """AdamW as BERT's optimization.py: no decay on LayerNorm or biases, gradients clipped at norm 1."""
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
-                                       beta_2=0.999, epsilon=1e-6, global_clipnorm=1.0)
+    optimizer = AdamW(learning_rate=schedule, weight_decay=weight_decay, beta_1=0.9,
+                      beta_2=0.999, epsilon=1e-6, global_clipnorm=1.0)
     optimizer.exclude_from_weight_decay(var_names=["layer_norm", "LayerNorm", "bias"])
     # Each variable's update as one XLA kernel instead of a dozen passes over memory. tf_keras does
     # this only on GPUs, but measured here it also halves the update on a CPU (75 -> 39 ms a step

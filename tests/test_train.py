@@ -168,3 +168,44 @@ def test_a_folder_of_another_configuration_is_refused(tmp_path):
     with pytest.raises(train.RunError, match=r"not empty and holds no run of train.py"):
         train.check_output_dir(str(tmp_path / "other"), config)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_adamw_with_decay_in_the_update_steps_like_keras_adamw():
+    """train.make_optimizer (decay folded into the XLA update) against Keras' own AdamW on the same
+    gradients: clipped at global norm 1, sparse embedding gradients, no decay on biases or LayerNorm."""
+    import tf_keras as keras
+    import train
+
+    def model():
+        keras.utils.set_random_seed(0)
+        ids = keras.Input((3,), dtype="int32")
+        x = keras.layers.Embedding(10, 4, name="word_embeddings")(ids)
+        x = keras.layers.LayerNormalization(name="layer_norm")(keras.layers.Dense(4, name="dense")(x))
+        return keras.Model(ids, x)
+
+    ids = np.array([[1, 2, 3], [3, 4, 4]])
+    schedule = train.WarmupLinearDecay(0.1, 1, 10)
+    ours, reference = model(), model()
+    optimizer = train.make_optimizer(schedule, 0.01)
+    keras_adamw = keras.optimizers.AdamW(schedule, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+                                         global_clipnorm=1.0)
+    keras_adamw.exclude_from_weight_decay(var_names=["layer_norm", "LayerNorm", "bias"])
+    for step in range(3):
+        for m, opt in ((ours, optimizer), (reference, keras_adamw)):
+            with tf.GradientTape() as tape:
+                loss = 10.0 * tf.reduce_sum(tf.sin(m(ids) * (step + 1.0)))  # gradient norm well above 1
+            grads = tape.gradient(loss, m.trainable_variables)
+            assert isinstance(grads[0], tf.IndexedSlices)
+            opt.apply_gradients(zip(grads, m.trainable_variables))
+    for a, b in zip(ours.trainable_variables, reference.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-6, atol=1e-7, err_msg=a.name)
+
+    # A fresh optimizer and zero gradients: Adam's step is 0 (no moments yet), so only the decay
+    # moves a weight, and never a bias or a norm.
+    fresh, optimizer = model(), train.make_optimizer(0.1, 0.01)
+    before = {v.name: v.numpy() for v in fresh.trainable_variables}
+    optimizer.apply_gradients((tf.zeros_like(v), v) for v in fresh.trainable_variables)
+    rate = 0.1 * 0.01
+    for v in fresh.trainable_variables:
+        decays = "kernel" in v.name or "embeddings" in v.name
+        np.testing.assert_allclose(v.numpy(), before[v.name] * (1 - rate if decays else 1), rtol=1e-6, err_msg=v.name)
