@@ -3,8 +3,12 @@ r"""Costs of single TensorFlow ops behind the bfloat16 training gap, on one [512
   python benchmarks/op_costs.py
 
 GELU (exact erf form) in bfloat16 against float32 with two casts (what bert_keras.layers.gelu does),
-and the random numbers of a dropout mask: Keras' stateful `tf.random.uniform` against
-`tf.random.stateless_uniform`. Milliseconds per call (mean of 50 after 3 untimed), one JSON line.
+and the random numbers of a dropout mask three ways: Keras' default (the stateful
+`tf.random.uniform`), a `tf.random.Generator` (Keras' `rng_type="stateful"`) and
+`tf.random.stateless_uniform`. The seed of the stateless draw is an argument of the function, as in
+training: a constant seed lets Grappler fold the whole draw into a constant, which times nothing
+(`stateless_uniform_constant_seed_ms` shows it). Milliseconds per call (mean of 50 after 3
+untimed), one JSON line.
 """
 
 import json
@@ -16,25 +20,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 
-def milliseconds(fn, x, repeats=50):
+def milliseconds(fn, *args, repeats=50):
     fn = tf.function(fn)
     for _ in range(3):
-        fn(x).numpy()
+        fn(*args).numpy()
     start = time.perf_counter()
     for _ in range(repeats):
-        result = fn(x)
+        result = fn(*args)
     result.numpy()
     return round(1000 * (time.perf_counter() - start) / repeats, 3)
 
 
 def main():
     x = tf.cast(tf.random.normal((512, 1536)), tf.bfloat16)
+    seed = tf.constant([1, 2])
+    generator = tf.random.Generator.from_seed(1)
     found = {
         "gelu_bfloat16_ms": milliseconds(lambda x: tf.nn.gelu(x, approximate=False), x),
         "gelu_in_float32_with_casts_ms": milliseconds(
             lambda x: tf.cast(tf.nn.gelu(tf.cast(x, tf.float32), approximate=False), x.dtype), x),
         "random_uniform_ms": milliseconds(lambda x: tf.random.uniform(tf.shape(x)), x),
-        "stateless_uniform_ms": milliseconds(lambda x: tf.random.stateless_uniform(tf.shape(x), seed=[1, 2]), x),
+        "generator_uniform_ms": milliseconds(lambda x: generator.uniform(tf.shape(x)), x),
+        "stateless_uniform_ms": milliseconds(lambda x, s: tf.random.stateless_uniform(tf.shape(x), seed=s), x, seed),
+        "stateless_uniform_constant_seed_ms": milliseconds(
+            lambda x: tf.random.stateless_uniform(tf.shape(x), seed=[1, 2]), x),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "tf": tf.__version__,
         "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(found))

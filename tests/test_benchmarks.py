@@ -93,5 +93,18 @@ def test_op_costs_prints_positive_timings():
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("gelu_bfloat16_ms", "gelu_in_float32_with_casts_ms", "random_uniform_ms", "stateless_uniform_ms"):
+    for key in ("gelu_bfloat16_ms", "gelu_in_float32_with_casts_ms", "random_uniform_ms", "generator_uniform_ms",
+                "stateless_uniform_ms", "stateless_uniform_constant_seed_ms"):
         assert found[key] > 0
+
+
+def test_step_ab_times_both_optimizers(minilm_dir):
+    result = subprocess.run([sys.executable, "benchmarks/step_ab.py", f"--init_checkpoint={minilm_dir}",
+                             "--mixed_precision=float32", "--seq_length=8", "--train_batch_size=4", "--rounds=1"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["batch"] == [4, 8] and found["steps_each"] == 15
+    assert set(found["median_step_ms"]) == {"keras_adamw", "train_adamw"} and min(found["median_step_ms"].values()) > 0
+    assert found["train_adamw_over_keras_adamw"] == pytest.approx(
+        found["median_step_ms"]["train_adamw"] / found["median_step_ms"]["keras_adamw"], abs=2e-3)

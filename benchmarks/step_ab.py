@@ -1,0 +1,79 @@
+r"""A/B of train.py's optimizer in one process: Keras' AdamW against train.AdamW (decay in the XLA update).
+
+  python benchmarks/step_ab.py --init_checkpoint DIR [--mixed_precision bfloat16] [--seq_length 24] [--rounds 8]
+
+Builds train.py's model twice (`train.build_model`), once with each optimizer, on one synthetic batch
+of 32 x `--seq_length` tokens, then alternates 15-step `model.fit` calls between them and reports the
+median step time of each. Alternating in one process matters on a shared machine: step times here
+switch for stretches between two levels (about 245 and 340 ms in bfloat16 at 24 tokens) whatever
+runs, so two separate processes can differ by a third with no change between them.
+"""
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from unittest import mock
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+import bert_keras  # noqa: E402
+import glue_tasks  # noqa: E402
+import train  # noqa: E402  (its flags are this script's too)
+
+flags.DEFINE_integer("seq_length", 24, "Tokens of every example of the synthetic batch (SST-2's are ~25).")
+flags.DEFINE_integer("rounds", 8, "Alternations; each runs 15 steps of each variant.")
+FLAGS = flags.FLAGS
+
+VARIANTS = {"keras_adamw": keras.optimizers.AdamW, "train_adamw": train.AdamW}
+
+
+class StepTimes(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.ends = [time.perf_counter()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+
+def main(argv):
+    del argv
+    policy = train.choose_policy(FLAGS.mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)
+    task = glue_tasks.get_task("sst2")
+    shape = (FLAGS.train_batch_size, FLAGS.seq_length)
+    features = {"input_word_ids": tf.random.uniform(shape, 1000, 20000, tf.int32, seed=1),
+                "input_mask": tf.ones(shape, tf.int32), "input_type_ids": tf.zeros(shape, tf.int32)}
+    labels = tf.random.uniform(shape[:1], 0, 2, tf.int32, seed=2)
+    batches = tf.data.Dataset.from_tensors((features, labels)).repeat()
+    models = {}
+    for name, optimizer_class in VARIANTS.items():
+        with mock.patch.object(train, "AdamW", optimizer_class):
+            model, _, _ = train.build_model(bert_keras.load_encoder(FLAGS.init_checkpoint), task, 2e-5, 100000, 100)
+        assert type(model.optimizer) is optimizer_class
+        model.fit(batches, steps_per_epoch=20, epochs=1, verbose=0)  # tracing, kernels
+        models[name] = model
+    steps = {name: [] for name in models}
+    for _ in range(FLAGS.rounds):
+        for name, model in models.items():
+            times = StepTimes()
+            model.fit(batches, steps_per_epoch=15, epochs=1, verbose=0, callbacks=[times])
+            steps[name] += [1000 * (b - a) for a, b in zip(times.ends[:-1], times.ends[1:])]
+    medians = {name: round(statistics.median(s), 1) for name, s in steps.items()}
+    print(json.dumps({"policy": policy, "batch": list(shape), "steps_each": len(steps["train_adamw"]),
+                      "median_step_ms": medians,
+                      "train_adamw_over_keras_adamw": round(medians["train_adamw"] / medians["keras_adamw"], 3),
+                      "machine": f"{platform.machine()}, {os.cpu_count()} cores", "tf": tf.__version__,
+                      "date": time.strftime("%Y-%m-%d")}))
+
+
+if __name__ == "__main__":
+    app.run(main)
