@@ -555,14 +555,13 @@ def main(argv):
     root = FLAGS.output_dir or os.path.join("output", "" if FLAGS.task == "all" else tasks[0].tfds_name)
     try:
         strategy = make_strategy(FLAGS.distribution_strategy)
-        first = True
+        started = PROCESS_START  # the first run's clock starts with the process (imports count)
         for task in tasks:
             for lr in learning_rates:
                 output_dir = os.path.join(root, task.tfds_name if len(tasks) > 1 else "",
                                           f"lr_{lr:g}" if len(learning_rates) > 1 else "")
-                # The first run's clock starts with the process (imports count), the others' at their start.
-                run(task, lr, os.path.normpath(output_dir), strategy, PROCESS_START if first else time.time())
-                first = False
+                run(task, lr, os.path.normpath(output_dir), strategy, started)
+                started = time.time()  # the next run's clock starts where this one ends
     except (bert_keras.DownloadError, glue_tasks.DownloadUnavailableError) as e:
         sys.exit(f"error: {e}\nOffline, pass --init_checkpoint FOLDER (a TF1, Hugging Face or converted BERT) "
                  "and --glue_dir FOLDER (GLUE's original files) or --tfds_manual_dir FOLDER.")

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -187,9 +188,9 @@ def test_adamw_with_decay_in_the_update_steps_like_keras_adamw():
     schedule = train.WarmupLinearDecay(0.1, 1, 10)
     ours, reference = model(), model()
     optimizer = train.make_optimizer(schedule, 0.01)
-    keras_adamw = keras.optimizers.AdamW(schedule, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
-                                         global_clipnorm=1.0)
-    keras_adamw.exclude_from_weight_decay(var_names=["layer_norm", "LayerNorm", "bias"])
+    with mock.patch.object(train, "AdamW", keras.optimizers.AdamW):  # the same settings, Keras' own class
+        keras_adamw = train.make_optimizer(schedule, 0.01)
+    assert type(keras_adamw) is keras.optimizers.AdamW and type(optimizer) is train.AdamW
     for step in range(3):
         for m, opt in ((ours, optimizer), (reference, keras_adamw)):
             with tf.GradientTape() as tape:
