@@ -10,6 +10,8 @@ shape compiles once, wider buckets make fewer shapes.
 `padding="fixed"` pads everything to `max_seq_length` instead (XLA, TPUs).
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -74,7 +76,7 @@ def training_batches(tokenized, batch_size, max_seq_length, *, padding="bucket",
         first_epoch, skip = divmod(start_step, batches_per_epoch(tokenized, batch_size, max_seq_length,
                                                                  padding=padding, bucket_width=bucket_width))
 
-    def epoch_batches(epoch):  # epoch: int64 scalar tensor
+    def epoch_batches(epoch):
         shuffled = tokenized.shuffle(shuffle_buffer, seed=seed * 100_000 + epoch, reshuffle_each_iteration=False)
         if padding == "fixed":
             return shuffled.padded_batch(batch_size, padded_shapes=_fixed_shapes(max_seq_length))
@@ -83,7 +85,10 @@ def training_batches(tokenized, batch_size, max_seq_length, *, padding="bucket",
             lambda example: tf.shape(example["input_word_ids"])[0], boundaries,
             [batch_size] * (len(boundaries) + 1), pad_to_bucket_boundary=True)
 
-    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches).skip(skip)
+    # One dataset per epoch, seeded by Python ints: a tensor seed fails under a global seed of 0
+    # (`--seed 0`), where TensorFlow compares the seed pair with (0, 0) in Python.
+    per_epoch = [epoch_batches(e) for e in range(first_epoch, epochs)] or [epoch_batches(first_epoch).take(0)]
+    batches = functools.reduce(tf.data.Dataset.concatenate, per_epoch).skip(skip)
     return batches.map(_split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
