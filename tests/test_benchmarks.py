@@ -108,3 +108,19 @@ def test_step_ab_times_both_optimizers(minilm_dir):
     assert set(found["median_step_ms"]) == {"keras_adamw", "train_adamw"} and min(found["median_step_ms"].values()) > 0
     assert found["train_adamw_over_keras_adamw"] == pytest.approx(
         found["median_step_ms"]["train_adamw"] / found["median_step_ms"]["keras_adamw"], abs=2e-3)
+
+
+def test_matmul_vs_torch_sums_a_steps_matmuls():
+    result = subprocess.run([sys.executable, "benchmarks/matmul_vs_torch.py", "--tokens=16", "--hidden=8",
+                             "--intermediate=32", "--layers=2", "--repeats=2"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    for dtype in ("bfloat16", "float32"):
+        per_matmul = found[dtype]["ms_per_matmul"]
+        assert len(per_matmul) == 9 and min(min(ms.values()) for ms in per_matmul.values()) > 0
+        for side in ("tensorflow", "torch"):  # 4 hidden x hidden layers, 1 of each other, in 2 layers
+            expected = 2 * sum(ms[side] * (4 if name.startswith("8x8 ") else 1) for name, ms in per_matmul.items())
+            assert found[dtype]["ms_per_step"][side] == pytest.approx(expected, rel=1e-3, abs=1e-3)
+        step = found[dtype]["ms_per_step"]
+        assert found[dtype]["tensorflow_over_torch"] == pytest.approx(step["tensorflow"] / step["torch"], rel=0.01)
