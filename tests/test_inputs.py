@@ -86,7 +86,12 @@ def test_a_global_seed_of_0_shuffles_too(sst2):
         batches = [rows(f) for f, _ in inputs.training_batches(tokenized, 32, MAX_SEQ_LENGTH, seed=0, epochs=2)]
     finally:
         tf.random.set_seed(None)
-    assert len(batches) == 2 * inputs.batches_per_epoch(tokenized, 32, MAX_SEQ_LENGTH)
+    per_epoch = inputs.batches_per_epoch(tokenized, 32, MAX_SEQ_LENGTH)
+    assert len(batches) == 2 * per_epoch
+    in_order = [tuple(zip(e["input_word_ids"], e["input_type_ids"])) for e in tokenized.as_numpy_iterator()]
+    for epoch in (batches[:per_epoch], batches[per_epoch:]):  # every example once, shuffled
+        assert sorted(row for batch in epoch for row in batch) == sorted(in_order)
+    assert batches[0] != in_order[:32] and batches[:5] != batches[per_epoch:per_epoch + 5]
 
 
 def test_fixed_padding_and_padding_share(sst2):
