@@ -16,13 +16,17 @@ Prints one JSON line: milliseconds a matmul, and the sum over a whole step's den
 import json
 import os
 import platform
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import torch  # noqa: E402
+
+from benchmarks.op_costs import milliseconds  # noqa: E402
 
 flags.DEFINE_integer("tokens", 768, "Rows of every matmul: batch x sequence length.")
 flags.DEFINE_integer("hidden", 384, "Hidden size (MiniLM-L6: 384).")
@@ -39,18 +43,11 @@ PASSES = {"forward": lambda t, k, n: ((t, k), (k, n), False, False),
 
 
 def tensorflow_ms(a_list, b_list, transpose_a, transpose_b, repeats):
-    @tf.function
     def matmuls(a_list, b_list):
-        return [tf.linalg.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)[0, 0]
-                for a, b in zip(a_list, b_list)]
+        return tf.stack([tf.linalg.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)[0, 0]
+                         for a, b in zip(a_list, b_list)])
 
-    for _ in range(3):
-        matmuls(a_list, b_list)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        result = matmuls(a_list, b_list)
-    result[-1].numpy()
-    return 1000 * (time.perf_counter() - start) / repeats / PAIRS
+    return milliseconds(matmuls, a_list, b_list, repeats=repeats) / PAIRS
 
 
 def torch_ms(a_list, b_list, transpose_a, transpose_b, repeats):
