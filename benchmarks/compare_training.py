@@ -3,9 +3,11 @@ r"""Issue 7's training table: train.py's step against transformers' on the same 
   HF_HUB_OFFLINE=1 python benchmarks/compare_training.py --init_checkpoint DIR --glue_dir DIR
 
 Runs benchmarks/train_throughput.py once per row, one process after another on this machine:
-{float32, bfloat16} x {SST-2's length buckets, fixed 128-token padding} x {train.py, transformers},
-and train.py pruned to 50% on SST-2's buckets. Prints a Markdown table (examples/s, real tokens/s,
-share of the matmul peak, ratios against the peer) and writes every JSON line to --output.
+{float32, the 16-bit type train.py's `--mixed_precision auto` picks here (float16 on a GPU, bfloat16
+on a CPU that has it)} x {SST-2's length buckets, fixed 128-token padding} x {train.py, transformers},
+and train.py pruned to 50% on SST-2's buckets; `--xla` compiles train.py's rows with XLA (on a GPU).
+Prints a Markdown table (examples/s, real tokens/s, share of the matmul peak, ratios against the
+peer) and writes every JSON line to --output.
 """
 
 import json
@@ -21,11 +23,23 @@ flags.DEFINE_integer("warmup_steps", 100, "Untimed steps of each SST-2 row.")
 flags.DEFINE_integer("steps", 300, "Timed steps of each SST-2 row.")
 flags.DEFINE_integer("fixed_warmup_steps", 10, "Untimed steps of each fixed-128 row (one shape warms up fast).")
 flags.DEFINE_integer("fixed_steps", 40, "Timed steps of each fixed-128 row.")
-flags.DEFINE_list("precisions", ["float32", "bfloat16"], "train.py's --mixed_precision values to run.")
+flags.DEFINE_list("precisions", ["float32", "auto"], "train.py's --mixed_precision values to run.")
+flags.DEFINE_bool("xla", False, "train.py's rows with --xla (the peer has no XLA).")
 flags.DEFINE_string("output", "/tmp/compare_training.jsonl", "Where the JSON lines go.")
 FLAGS = flags.FLAGS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def resolve_policy(precision):
+    """The Keras policy train.py's --mixed_precision=`precision` picks on this machine (in a child process:
+    importing train here would define its flags beside these)."""
+    code = f"import train; print(train.choose_policy({precision!r}))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(HERE), capture_output=True, text=True,
+                            env=dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3"))
+    if result.returncode:
+        raise SystemExit(f"--precisions: cannot resolve {precision!r}:\n{result.stderr[-2000:]}")
+    return result.stdout.strip().splitlines()[-1]
 
 
 def run_row(precision, fixed, framework, sparsity=0.0):
@@ -33,7 +47,8 @@ def run_row(precision, fixed, framework, sparsity=0.0):
     args = [sys.executable, os.path.join(HERE, "train_throughput.py"), f"--init_checkpoint={FLAGS.init_checkpoint}",
             "--task=sst2", f"--glue_dir={FLAGS.glue_dir}", f"--mixed_precision={precision}",
             f"--framework={framework}", f"--warmup_steps={warmup}", f"--steps={steps}",
-            f"--target_sparsity={sparsity}", "--fixed_length" if fixed else "--nofixed_length"]
+            f"--target_sparsity={sparsity}", "--fixed_length" if fixed else "--nofixed_length",
+            "--xla" if FLAGS.xla and framework == "train.py" else "--noxla"]
     result = subprocess.run(args, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     if result.returncode:
         raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr[-3000:]}")
@@ -43,8 +58,11 @@ def run_row(precision, fixed, framework, sparsity=0.0):
 def main(argv):
     del argv
     rows = []
+    policies = {}  # "auto" may pick float32 (a CPU without bfloat16): run each policy once
+    for precision in FLAGS.precisions:
+        policies.setdefault(resolve_policy(precision), precision)
     with open(FLAGS.output, "w") as out:
-        for precision in FLAGS.precisions:
+        for precision in policies.values():
             for fixed in (False, True):
                 setting = []
                 for framework in ("transformers", "train.py"):

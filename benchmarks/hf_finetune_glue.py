@@ -53,7 +53,7 @@ flags.DEFINE_float("warmup_proportion", 0.1, "Share of the steps with a linear w
 flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay, except on biases and LayerNorm.")
 flags.DEFINE_integer("seed", 0, "Seeds the classifier's initialisation, dropout and shuffling.")
 flags.DEFINE_integer("num_threads", os.cpu_count(), "torch intra-op threads.")
-flags.DEFINE_bool("bf16", False, "Run forward passes under torch.autocast(bfloat16) on the CPU.")
+flags.DEFINE_bool("bf16", False, "Run forward passes under torch.autocast(bfloat16).")
 flags.DEFINE_integer("log_every", 50, "Log the training loss every this many steps.")
 FLAGS = flags.FLAGS
 
@@ -70,8 +70,8 @@ def make_batch(encodings, labels, indices, pad_id):
     batch = {}
     for name, pad in (("input_ids", pad_id), ("token_type_ids", 0), ("attention_mask", 0)):
         batch[name] = torch.tensor([encodings[name][i] + [pad] * (length - len(encodings[name][i]))
-                                    for i in indices], dtype=torch.long)
-    return batch, torch.from_numpy(labels[indices])
+                                    for i in indices], dtype=torch.long).to(hf_peer.device())
+    return batch, torch.from_numpy(labels[indices]).to(hf_peer.device())
 
 
 def evaluate(model, spec, encodings, labels, pad_id):
@@ -82,11 +82,11 @@ def evaluate(model, spec, encodings, labels, pad_id):
         for start in range(0, len(labels), FLAGS.eval_batch_size):
             indices = np.arange(start, min(start + FLAGS.eval_batch_size, len(labels)))
             batch, batch_labels = make_batch(encodings, labels, indices, pad_id)
-            with hf_peer.autocast(FLAGS.bf16):
+            with hf_peer.autocast("bfloat16" if FLAGS.bf16 else "float32"):
                 logits = model(**batch).logits.float()
             loss_sum += hf_peer.loss_fn(logits, batch_labels, spec.is_regression).item() * len(indices)
             outputs.append(logits.squeeze(-1) if spec.is_regression else logits.argmax(-1))
-    predictions = torch.cat(outputs).numpy()
+    predictions = torch.cat(outputs).cpu().numpy()
     return spec.compute_metrics(labels, predictions), loss_sum / len(labels)
 
 
@@ -114,6 +114,8 @@ def main(argv):
     warmup_steps = int(total_steps * FLAGS.warmup_proportion)
     optimizer, scheduler = hf_peer.make_optimizer(model, FLAGS.learning_rate, FLAGS.weight_decay, warmup_steps,
                                                   total_steps)
+    precision = "bfloat16" if FLAGS.bf16 else "float32"
+    scaler = hf_peer.grad_scaler(precision)
     logging.info("%s: %d train examples, %d steps (%d per epoch, %d warm-up), dev %s", spec.glue_name,
                  len(train_labels), total_steps, steps_per_epoch, warmup_steps,
                  {split: len(examples["label"]) for split, examples in dev.items()})
@@ -130,8 +132,8 @@ def main(argv):
                 break
             indices = order[first:first + FLAGS.train_batch_size]
             batch, labels = make_batch(train_encodings, train_labels, indices, pad_id)
-            loss = hf_peer.training_step(model, optimizer, scheduler, batch, labels,
-                                         is_regression=spec.is_regression, bf16=FLAGS.bf16)
+            loss = hf_peer.training_step(model, optimizer, scheduler, scaler, batch, labels,
+                                         is_regression=spec.is_regression, precision=precision)
             step += 1
             examples_seen += len(indices)
             losses.append(loss.item())

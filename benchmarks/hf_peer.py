@@ -3,8 +3,9 @@
 Shared by hf_finetune_glue.py (accuracy) and train_throughput.py (speed), so both time and
 score the same step: AdamW (betas 0.9/0.999, epsilon 1e-6, weight decay except on biases and
 LayerNorm; torch's fused kernel, transformers' Trainer default), linear warm-up then linear
-decay, gradient norm clipped at 1.0, the forward pass under torch.autocast(bfloat16) when asked,
-the loss in float32.
+decay, gradient norm clipped at 1.0, the forward pass under torch.autocast(bfloat16 or float16) when
+asked, the loss in float32. On a CUDA GPU when torch sees one (`device()`), else on the CPU; float16
+scales the loss as Keras' mixed_float16 does (torch's GradScaler).
 """
 
 import torch
@@ -13,10 +14,10 @@ import transformers
 
 
 def load_model(init_checkpoint, num_labels, is_regression):
-    """BertForSequenceClassification on a Hugging Face BERT folder, with a fresh head."""
+    """BertForSequenceClassification on a Hugging Face BERT folder, with a fresh head, on device()."""
     return transformers.BertForSequenceClassification.from_pretrained(
         init_checkpoint, num_labels=num_labels,
-        problem_type="regression" if is_regression else "single_label_classification")
+        problem_type="regression" if is_regression else "single_label_classification").to(device())
 
 
 def loss_fn(logits, labels, is_regression):
@@ -39,18 +40,41 @@ def make_optimizer(model, learning_rate, weight_decay, warmup_steps, total_steps
     return optimizer, transformers.get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
 
 
-def autocast(bf16):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def training_step(model, optimizer, scheduler, batch, labels, *, is_regression, bf16):
-    """One step on `batch` ({input_ids, token_type_ids, attention_mask} tensors); returns the loss tensor."""
-    with autocast(bf16):
+def device():
+    """Where the peer runs: the CUDA GPU when torch sees one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def synchronize():
+    """Waits for the GPU's queued work (a no-op on the CPU), so that a clock read after it is honest."""
+    if device().type == "cuda":
+        torch.cuda.synchronize()
+
+
+def autocast(precision):
+    """torch.autocast to `precision` ("float32": off, "bfloat16", "float16") on device()."""
+    dtype = PRECISIONS[precision]
+    return torch.autocast(device().type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
+def grad_scaler(precision):
+    """Dynamic loss scaling for float16, off otherwise (a disabled GradScaler passes everything through)."""
+    return torch.amp.GradScaler(device().type, enabled=precision == "float16")
+
+
+def training_step(model, optimizer, scheduler, scaler, batch, labels, *, is_regression, precision):
+    """One step on `batch` ({input_ids, token_type_ids, attention_mask} tensors on device()); returns the loss."""
+    with autocast(precision):
         logits = model(**batch).logits
     loss = loss_fn(logits, labels, is_regression)
-    loss.backward()
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # clip the true gradients
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
+    scaler.step(optimizer)  # skipped when float16 gradients overflowed, as Keras' LossScaleOptimizer
+    scaler.update()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return loss

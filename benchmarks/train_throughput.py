@@ -1,7 +1,7 @@
 r"""Training throughput of train.py's own step, or of its peer's: examples/s and tokens/s at steady state.
 
   python benchmarks/train_throughput.py --init_checkpoint DIR --task sst2 --glue_dir DIR --steps N \
-      --mixed_precision float32|bfloat16 [--fixed_length] [--target_sparsity 0.5] [--xla] \
+      --mixed_precision float32|bfloat16|float16 [--fixed_length] [--target_sparsity 0.5] [--xla] \
       [--framework transformers]
 
 The model, optimizer, loss, dtype policy, pruning wrappers and batches are train.py's
@@ -16,7 +16,8 @@ same process just before (`flops_share_of_peak`).
 
 `--framework transformers` times the peer instead: transformers' PyTorch BertForSequenceClassification
 on the same weights (a Hugging Face folder as --init_checkpoint) and the very same batches, with
-BERT's recipe (benchmarks/hf_peer.py), float32 or torch.autocast(bfloat16).
+BERT's recipe (benchmarks/hf_peer.py): float32, or torch.autocast to the policy's 16-bit type
+(bfloat16, or float16 with loss scaling), on the CUDA GPU when torch sees one.
 """
 
 import json
@@ -84,28 +85,34 @@ def time_train_py(pretrained, task, batches, total):
 
 def time_transformers(task, batches, policy):
     """Seconds of steps [warmup_steps, total) of the PyTorch peer on the same batches, and its versions."""
-    if FLAGS.target_sparsity > 0 or FLAGS.xla or policy == "mixed_float16":
-        raise app.UsageError("--framework transformers times the dense float32 or bfloat16 step only")
+    if FLAGS.target_sparsity > 0 or FLAGS.xla:
+        raise app.UsageError("--framework transformers times the dense step only, without XLA")
     import torch  # only the peer needs PyTorch
     import transformers
     from benchmarks import hf_peer
 
     torch.manual_seed(FLAGS.seed)
+    precision = keras.mixed_precision.Policy(policy).compute_dtype  # float32, bfloat16 or float16
+    device = hf_peer.device()
     names = {"input_word_ids": "input_ids", "input_type_ids": "token_type_ids", "input_mask": "attention_mask"}
     label_dtype = torch.float32 if task.is_regression else torch.long
-    steps = [({names[k]: torch.from_numpy(v).long() for k, v in features.items()},
-              torch.from_numpy(labels).to(label_dtype)) for features, labels in batches.as_numpy_iterator()]
+    steps = [({names[k]: torch.from_numpy(v).long().to(device) for k, v in features.items()},
+              torch.from_numpy(labels).to(label_dtype).to(device))
+             for features, labels in batches.as_numpy_iterator()]
     model = hf_peer.load_model(FLAGS.init_checkpoint, train.num_outputs(task), task.is_regression)
     model.train()
     optimizer, scheduler = hf_peer.make_optimizer(model, float(FLAGS.learning_rate[0]), FLAGS.weight_decay,
                                                   int(len(steps) * FLAGS.warmup_proportion), len(steps))
+    scaler = hf_peer.grad_scaler(precision)
     for i, (features, labels) in enumerate(steps):
         if i == FLAGS.warmup_steps:
+            hf_peer.synchronize()
             start = time.perf_counter()
-        loss = hf_peer.training_step(model, optimizer, scheduler, features, labels,
-                                     is_regression=task.is_regression, bf16=policy == "mixed_bfloat16")
-    loss.item()
-    return time.perf_counter() - start, f"torch {torch.__version__}, transformers {transformers.__version__}"
+        loss = hf_peer.training_step(model, optimizer, scheduler, scaler, features, labels,
+                                     is_regression=task.is_regression, precision=precision)
+    loss.item()  # waits for the last step
+    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, on {device.type}"
+    return time.perf_counter() - start, versions
 
 
 def main(argv):

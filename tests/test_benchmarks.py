@@ -124,3 +124,44 @@ def test_matmul_vs_torch_sums_a_steps_matmuls():
             assert found[dtype]["ms_per_step"][side] == pytest.approx(expected, rel=1e-3, abs=1e-3)
         step = found[dtype]["ms_per_step"]
         assert found[dtype]["tensorflow_over_torch"] == pytest.approx(step["tensorflow"] / step["torch"], rel=0.01)
+
+
+def test_step_by_length_times_both_sides_on_every_batch(minilm_dir):
+    args = ["benchmarks/step_by_length.py", f"--init_checkpoint={minilm_dir}", "--task=rte", f"--glue_dir={GLUE}",
+            "--train_batch_size=4", "--max_seq_length=32", "--bucket_width=16", "--batches=6", "--rounds=2",
+            "--mixed_precision=float32"]
+    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1"))
+    assert result.returncode == 0, result.stderr[-5000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["batches"] == 6 and found["rounds"] == 2 and found["policy"] == "float32"
+    assert sum(row["batches"] for row in found["by_length"].values()) == 6
+    assert set(found["by_length"]) <= {"16", "32"}  # RTE's pairs, in buckets 16 tokens wide up to 32
+    mean = found["mean_step_ms"]
+    assert min(mean.values()) > 0
+    assert found["train_py_over_transformers"] == pytest.approx(mean["train.py"] / mean["transformers"], rel=2e-2)
+    for row in found["by_length"].values():
+        assert row["train.py_median_ms"] > 0 and row["transformers_median_ms"] > 0
+
+
+@pytest.mark.parametrize("precision", ["float16", "bfloat16"])
+def test_peer_step_scales_the_loss_in_float16_only(minilm_dir, precision):
+    """The peer's 16-bit steps (benchmarks/hf_peer.py): float16 with dynamic loss scaling, as Keras'
+    mixed_float16; bfloat16 without. Either way the step trains: finite loss, weights move."""
+    import torch
+    from benchmarks import hf_peer
+
+    torch.manual_seed(0)
+    model = hf_peer.load_model(minilm_dir, 2, is_regression=False)
+    optimizer, scheduler = hf_peer.make_optimizer(model, 1e-3, 0.01, warmup_steps=0, total_steps=10)
+    scaler = hf_peer.grad_scaler(precision)
+    batch = {"input_ids": torch.randint(1000, 5000, (2, 8)), "token_type_ids": torch.zeros(2, 8, dtype=torch.long),
+             "attention_mask": torch.ones(2, 8, dtype=torch.long)}
+    before = model.bert.encoder.layer[0].attention.self.query.weight.detach().clone()
+    loss = hf_peer.training_step(model, optimizer, scheduler, scaler, batch, torch.tensor([0, 1]),
+                                 is_regression=False, precision=precision)
+    assert torch.isfinite(loss) and loss.dtype == torch.float32
+    assert not torch.equal(model.bert.encoder.layer[0].attention.self.query.weight, before)
+    assert scaler.is_enabled() == (precision == "float16")
+    if precision == "float16":
+        assert scaler.get_scale() == 2.0 ** 16  # torch's initial scale, kept: no overflow in this step
