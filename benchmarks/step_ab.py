@@ -1,14 +1,20 @@
-r"""A/B of train.py's optimizer in one process: Keras' AdamW against train.AdamW (decay in the XLA update).
+r"""A/B of one change to train.py's step, in one process.
 
-  python benchmarks/step_ab.py --init_checkpoint DIR [--mixed_precision bfloat16] [--seq_length 24] [--rounds 8]
+  python benchmarks/step_ab.py --init_checkpoint DIR [--ab optimizer|output_range] [--mixed_precision bfloat16] \
+      [--seq_length 24] [--rounds 8]
 
-Builds train.py's model twice (`train.build_model`), once with each optimizer, on one synthetic batch
+`--ab optimizer`: Keras' AdamW against train.AdamW (weight decay in the XLA update).
+`--ab output_range`: the classifier over the whole encoder against bert_keras.build_classifier's
+view, whose last layer computes [CLS] alone (bert_keras.with_output_range).
+
+Builds train.py's model twice (`train.build_model`), once a variant, on one synthetic batch
 of 32 x `--seq_length` tokens, then alternates 15-step `model.fit` calls between them and reports the
 median step time of each. Alternating in one process matters on a shared machine: step times here
 switch for stretches between two levels (about 245 and 340 ms in bfloat16 at 24 tokens) whatever
 runs, so two separate processes can differ by a third with no change between them.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -31,9 +37,17 @@ import train  # noqa: E402  (its flags are this script's too)
 
 flags.DEFINE_integer("seq_length", 24, "Tokens of every example of the synthetic batch (SST-2's are ~25).")
 flags.DEFINE_integer("rounds", 8, "Alternations; each runs 15 steps of each variant.")
+flags.DEFINE_enum("ab", "optimizer", ["optimizer", "output_range"], "The change to time: before, then after.")
 FLAGS = flags.FLAGS
 
-VARIANTS = {"keras_adamw": keras.optimizers.AdamW, "train_adamw": train.AdamW}
+# Each A/B: {name: a context in which train.build_model builds the model that way}, before, then as is.
+AB = {
+    "optimizer": {"keras_adamw": lambda: mock.patch.object(train, "AdamW", keras.optimizers.AdamW),
+                  "train_adamw": contextlib.nullcontext},
+    "output_range": {"whole_encoder": lambda: mock.patch.object(bert_keras.classifier, "with_output_range",
+                                                                lambda encoder, output_range: encoder),
+                     "cls_only_last_layer": contextlib.nullcontext},
+}
 
 
 class StepTimes(keras.callbacks.Callback):
@@ -55,12 +69,17 @@ def main(argv):
     labels = tf.random.uniform(shape[:1], 0, 2, tf.int32, seed=2)
     batches = tf.data.Dataset.from_tensors((features, labels)).repeat()
     models = {}
-    for name, optimizer_class in VARIANTS.items():
-        with mock.patch.object(train, "AdamW", optimizer_class):
+    for name, variant in AB[FLAGS.ab].items():
+        with variant():
             model, _, _ = train.build_model(bert_keras.load_encoder(FLAGS.init_checkpoint), task, 2e-5, 100000, 100)
-        assert type(model.optimizer) is optimizer_class
         model.fit(batches, steps_per_epoch=20, epochs=1, verbose=0)  # tracing, kernels
         models[name] = model
+    encoders = {name: next(layer for layer in model.layers if isinstance(layer, keras.Model))
+                for name, model in models.items()}
+    built = {name: {"optimizer": f"{type(model.optimizer).__module__}.{type(model.optimizer).__name__}",  # what each variant built, to check
+                    "last_layer_tokens": next((layer.count for layer in encoders[name].layers
+                                               if isinstance(layer, bert_keras.layers.LeadingTokens)), None)}
+             for name, model in models.items()}
     steps = {name: [] for name in models}
     for _ in range(FLAGS.rounds):
         for name, model in models.items():
@@ -68,9 +87,10 @@ def main(argv):
             model.fit(batches, steps_per_epoch=15, epochs=1, verbose=0, callbacks=[times])
             steps[name] += [1000 * (b - a) for a, b in zip(times.ends[:-1], times.ends[1:])]
     medians = {name: round(statistics.median(s), 1) for name, s in steps.items()}
-    print(json.dumps({"policy": policy, "batch": list(shape), "steps_each": len(steps["train_adamw"]),
-                      "median_step_ms": medians,
-                      "train_adamw_over_keras_adamw": round(medians["train_adamw"] / medians["keras_adamw"], 3),
+    before, after = medians
+    print(json.dumps({"ab": FLAGS.ab, "policy": policy, "batch": list(shape), "steps_each": len(steps[after]),
+                      "built": built,
+                      "median_step_ms": medians, f"{after}_over_{before}": round(medians[after] / medians[before], 3),
                       "machine": f"{platform.machine()}, {os.cpu_count()} cores", "tf": tf.__version__,
                       "date": time.strftime("%Y-%m-%d")}))
 

@@ -8,10 +8,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 from bert_keras.classifier import build_classifier, float32_copy, training_step  # noqa: E402
 from bert_keras.config import BertConfig, ConfigError  # noqa: E402
 from bert_keras.download import GOOGLE_CHECKPOINTS, DownloadError, download_checkpoint  # noqa: E402
-from bert_keras.encoder import INPUT_NAMES, build_encoder, kernel_layer_names  # noqa: E402
+from bert_keras.encoder import INPUT_NAMES, build_encoder, kernel_layer_names, with_output_range  # noqa: E402
 from bert_keras.loading import CheckpointError, PretrainedEncoder, load_encoder, save_converted  # noqa: E402
 from bert_keras.preprocessing import BertPreprocessor, PreprocessorError  # noqa: E402
 
 __all__ = ["build_classifier", "float32_copy", "training_step", "BertConfig", "ConfigError", "GOOGLE_CHECKPOINTS", "DownloadError",
-           "download_checkpoint", "INPUT_NAMES", "build_encoder", "kernel_layer_names", "CheckpointError",
+           "download_checkpoint", "INPUT_NAMES", "build_encoder", "kernel_layer_names", "with_output_range", "CheckpointError",
            "PretrainedEncoder", "load_encoder", "save_converted", "BertPreprocessor", "PreprocessorError"]

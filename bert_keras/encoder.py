@@ -15,6 +15,8 @@ LayerNorm runs in float32 under mixed precision (and so every layer's output is 
 softmax too (layers.py).
 """
 
+import re
+
 import tf_keras as keras
 
 from bert_keras import layers
@@ -24,6 +26,10 @@ INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 # The Dense layers of each transformer layer, whose kernels pruning targets.
 LAYER_KERNELS = ("attention_query", "attention_key", "attention_value", "attention_output",
                  "intermediate", "output")
+# Every layer of a transformer layer `layer_{i}_{part}`, kernels or not.
+LAYER_PARTS = LAYER_KERNELS + ("attention", "attention_dropout", "attention_residual", "attention_layer_norm",
+                               "output_dropout", "output_residual", "output_layer_norm")
+_TRANSFORMER_LAYER = re.compile(r"layer_\d+_attention_query")
 
 
 def kernel_layer_names(config: BertConfig, pooler=True):
@@ -32,8 +38,15 @@ def kernel_layer_names(config: BertConfig, pooler=True):
     return names + ["pooler"] if pooler else names
 
 
-def build_encoder(config: BertConfig, name="bert_encoder"):
-    """A randomly initialised encoder for `config`, under the current dtype policy."""
+def build_encoder(config: BertConfig, name="bert_encoder", output_range=None):
+    """A randomly initialised encoder for `config`, under the current dtype policy.
+
+    output_range: None, or compute the last transformer layer for the first `output_range` tokens
+      only (its keys and values still cover every token): `sequence_output` and the last of
+      `encoder_outputs` are then [batch, output_range, H], `pooled_output` is unchanged. A
+      classifier reads [CLS] alone, so this spares it most of a layer's work, as in tensorflow/models'
+      BertEncoderV2(output_range=1).
+    """
     H = config.hidden_size
 
     def init():  # a new instance per weight: Keras warns when one is reused
@@ -45,43 +58,74 @@ def build_encoder(config: BertConfig, name="bert_encoder"):
     def layer_norm(name):
         return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, dtype="float32", name=name)
 
+    def dropout(name):
+        return keras.layers.Dropout(config.hidden_dropout_prob, name=name)
+
+    # Every layer of the graph, by name, in graph order (connect() wires them).
+    made = [
+        keras.layers.Embedding(config.vocab_size, H, embeddings_initializer=init(), name="word_embeddings"),
+        layers.PositionEmbedding(config.max_position_embeddings, initializer=init(), name="position_embeddings"),
+        keras.layers.Embedding(config.type_vocab_size, H, embeddings_initializer=init(),
+                               name="token_type_embeddings"),
+        keras.layers.Add(name="embeddings_sum"), layer_norm("embeddings_layer_norm"), dropout("embeddings_dropout"),
+    ]
+    for i in range(config.num_hidden_layers):
+        p = f"layer_{i}_"
+        made += [
+            dense(H, p + "attention_query"), dense(H, p + "attention_key"), dense(H, p + "attention_value"),
+            layers.DotProductAttention(config.num_attention_heads, config.attention_probs_dropout_prob,
+                                       name=p + "attention"),
+            dense(H, p + "attention_output"), dropout(p + "attention_dropout"),
+            keras.layers.Add(name=p + "attention_residual"), layer_norm(p + "attention_layer_norm"),
+            dense(config.intermediate_size, p + "intermediate", activation=layers.activation(config.hidden_act)),
+            dense(H, p + "output"), dropout(p + "output_dropout"),
+            keras.layers.Add(name=p + "output_residual"), layer_norm(p + "output_layer_norm"),
+        ]
+    made += [layers.FirstToken(name="first_token"), dense(H, "pooler", activation="tanh")]
+    return connect({layer.name: layer for layer in made}, name, output_range)
+
+
+def with_output_range(encoder, output_range):
+    """`encoder` (from build_encoder or load_encoder, pruning wrappers and all) as a new functional model
+    over the very same layers and weights, its last layer computed for the first `output_range` tokens."""
+    by_name = {(layer.layer if isinstance(layer, keras.layers.Wrapper) else layer).name: layer
+               for layer in encoder.layers}
+    return connect(by_name, encoder.name, output_range)
+
+
+def connect(by_name, name, output_range=None):
+    """The encoder's functional graph over its layers (`by_name`: build_encoder's names, a layer each)."""
+    num_layers = sum(1 for n in by_name if _TRANSFORMER_LAYER.fullmatch(n))
     inputs = {n: keras.Input(shape=(None,), dtype="int32", name=n) for n in INPUT_NAMES}
 
     # Embeddings: word + position + token type, then LayerNorm and dropout.
-    words = keras.layers.Embedding(config.vocab_size, H, embeddings_initializer=init(),
-                                   name="word_embeddings")(inputs["input_word_ids"])  # (batch, seq, H)
-    positions = layers.PositionEmbedding(config.max_position_embeddings, initializer=init(),
-                                         name="position_embeddings")(words)  # (batch, seq, H)
-    types = keras.layers.Embedding(config.type_vocab_size, H, embeddings_initializer=init(),
-                                   name="token_type_embeddings")(inputs["input_type_ids"])  # (batch, seq, H)
-    x = keras.layers.Add(name="embeddings_sum")([words, positions, types])
-    x = layer_norm("embeddings_layer_norm")(x)
-    x = keras.layers.Dropout(config.hidden_dropout_prob, name="embeddings_dropout")(x)
+    words = by_name["word_embeddings"](inputs["input_word_ids"])  # (batch, seq, H)
+    positions = by_name["position_embeddings"](words)  # (batch, seq, H)
+    types = by_name["token_type_embeddings"](inputs["input_type_ids"])  # (batch, seq, H)
+    x = by_name["embeddings_sum"]([words, positions, types])
+    x = by_name["embeddings_layer_norm"](x)
+    x = by_name["embeddings_dropout"](x)
 
     encoder_outputs = []
-    for i in range(config.num_hidden_layers):
-        p = f"layer_{i}_"
+    for i in range(num_layers):
+        layer = {kind: by_name[f"layer_{i}_{kind}"] for kind in LAYER_PARTS}
+        # The last layer's queries: every token, or the first output_range (keys and values: every token).
+        queries = x
+        if output_range is not None and i == num_layers - 1:
+            queries = layers.LeadingTokens(output_range, name=f"layer_{i}_output_range")(x)  # (batch, q, H)
         # Self-attention: x = LayerNorm(x + Dropout(Dense(Attention(Q x, K x, V x))))
-        query = dense(H, p + "attention_query")(x)  # (batch, seq, H)
-        key = dense(H, p + "attention_key")(x)
-        value = dense(H, p + "attention_value")(x)
-        context = layers.DotProductAttention(
-            config.num_attention_heads, config.attention_probs_dropout_prob,
-            name=p + "attention")([query, key, value, inputs["input_mask"]])  # (batch, seq, H)
-        attention = dense(H, p + "attention_output")(context)
-        attention = keras.layers.Dropout(config.hidden_dropout_prob, name=p + "attention_dropout")(attention)
-        x = keras.layers.Add(name=p + "attention_residual")([x, attention])
-        x = layer_norm(p + "attention_layer_norm")(x)
+        query = layer["attention_query"](queries)  # (batch, q, H)
+        key = layer["attention_key"](x)  # (batch, seq, H)
+        value = layer["attention_value"](x)
+        context = layer["attention"]([query, key, value, inputs["input_mask"]])  # (batch, q, H)
+        attention = layer["attention_dropout"](layer["attention_output"](context))
+        x = layer["attention_layer_norm"](layer["attention_residual"]([queries, attention]))
         # Feed-forward: x = LayerNorm(x + Dropout(Dense(act(Dense(x)))))
-        hidden = dense(config.intermediate_size, p + "intermediate",
-                       activation=layers.activation(config.hidden_act))(x)  # (batch, seq, I)
-        output = dense(H, p + "output")(hidden)  # (batch, seq, H)
-        output = keras.layers.Dropout(config.hidden_dropout_prob, name=p + "output_dropout")(output)
-        x = keras.layers.Add(name=p + "output_residual")([x, output])
-        x = layer_norm(p + "output_layer_norm")(x)
+        hidden = layer["intermediate"](x)  # (batch, q, I)
+        output = layer["output_dropout"](layer["output"](hidden))  # (batch, q, H)
+        x = layer["output_layer_norm"](layer["output_residual"]([x, output]))
         encoder_outputs.append(x)
 
-    first_token = layers.FirstToken(name="first_token")(x)  # (batch, H)
-    pooled = dense(H, "pooler", activation="tanh")(first_token)  # (batch, H)
+    pooled = by_name["pooler"](by_name["first_token"](x))  # (batch, H)
     outputs = {"sequence_output": x, "pooled_output": pooled, "encoder_outputs": encoder_outputs}
     return keras.Model(inputs=inputs, outputs=outputs, name=name)

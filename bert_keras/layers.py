@@ -1,4 +1,4 @@
-"""The three BERT pieces Keras has no layer for, each without prunable weights.
+"""The BERT pieces Keras has no layer for, each without prunable weights.
 
 Every weight matrix that pruning targets lives in a plain `Dense` at the top of the
 encoder's functional graph (see encoder.py); these layers only hold what pruning leaves
@@ -72,9 +72,10 @@ class PositionEmbedding(keras.layers.Layer, _NothingToPrune):
 class DotProductAttention(keras.layers.Layer, _NothingToPrune):
     """Multi-head scaled dot-product attention over projected queries, keys and values.
 
-    Call on [query, key, value, input_mask]: three [batch, seq, H] projections (the
-    outputs of the query/key/value Dense layers) and the int [batch, seq] mask (1 for a
-    real token, 0 for padding). Returns the per-head contexts joined back to [batch, seq, H].
+    Call on [query, key, value, input_mask]: the [batch, seq_q, H] queries and [batch, seq, H]
+    keys and values (the outputs of the query/key/value Dense layers; seq_q <= seq, the first
+    tokens' queries) and the int [batch, seq] mask (1 for a real token, 0 for padding). Returns
+    the per-head contexts joined back to [batch, seq_q, H].
     Scores and softmax run in float32 whatever the compute dtype.
     """
 
@@ -86,22 +87,23 @@ class DotProductAttention(keras.layers.Layer, _NothingToPrune):
 
     def call(self, inputs, training=None):
         query, key, value, input_mask = inputs
-        batch, seq = tf.shape(query)[0], tf.shape(query)[1]
+        batch, query_seq, key_seq = tf.shape(query)[0], tf.shape(query)[1], tf.shape(key)[1]
         hidden = query.shape[-1]
         head_size = hidden // self.num_heads
 
-        def split_heads(x):
+        def split_heads(x, seq):
             return tf.reshape(x, [batch, seq, self.num_heads, head_size])  # (batch, seq, heads, head_size)
 
-        query, key, value = split_heads(query), split_heads(key), split_heads(value)
+        query = split_heads(query, query_seq)
+        key, value = split_heads(key, key_seq), split_heads(value, key_seq)
         scores = tf.einsum("bqnd,bknd->bnqk", query, key)  # (batch, heads, seq_q, seq_k)
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(head_size))
         mask = tf.cast(input_mask, tf.float32)[:, tf.newaxis, tf.newaxis, :]  # (batch, 1, 1, seq_k)
         scores += (1.0 - mask) * MASK_ADDER
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)
-        context = tf.einsum("bnqk,bknd->bqnd", probs, value)  # (batch, seq, heads, head_size)
-        return tf.reshape(context, [batch, seq, hidden])
+        context = tf.einsum("bnqk,bknd->bqnd", probs, value)  # (batch, seq_q, heads, head_size)
+        return tf.reshape(context, [batch, query_seq, hidden])
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
@@ -120,3 +122,18 @@ class FirstToken(keras.layers.Layer, _NothingToPrune):
 
     def compute_output_shape(self, input_shape):
         return input_shape[:1] + input_shape[2:]
+
+
+@keras.utils.register_keras_serializable(package="bert_keras")
+class LeadingTokens(keras.layers.Layer, _NothingToPrune):
+    """The first `count` tokens' hidden states: [batch, seq, H] -> [batch, count, H] (all if seq < count)."""
+
+    def __init__(self, count, **kwargs):
+        super().__init__(**kwargs)
+        self.count = count
+
+    def call(self, inputs):
+        return inputs[:, :self.count, :]
+
+    def get_config(self):
+        return {**super().get_config(), "count": self.count}

@@ -98,16 +98,21 @@ def test_op_costs_prints_positive_timings():
         assert found[key] > 0
 
 
-def test_step_ab_times_both_optimizers(minilm_dir):
-    result = subprocess.run([sys.executable, "benchmarks/step_ab.py", f"--init_checkpoint={minilm_dir}",
+@pytest.mark.parametrize("ab, before, after, differs", [
+    ("optimizer", "keras_adamw", "train_adamw", ("optimizer", "tf_keras.src.optimizers.adamw.AdamW", "train.AdamW")),
+    ("output_range", "whole_encoder", "cls_only_last_layer", ("last_layer_tokens", None, 1))])
+def test_step_ab_times_both_variants(minilm_dir, ab, before, after, differs):
+    result = subprocess.run([sys.executable, "benchmarks/step_ab.py", f"--init_checkpoint={minilm_dir}", f"--ab={ab}",
                              "--mixed_precision=float32", "--seq_length=8", "--train_batch_size=4", "--rounds=1"],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["batch"] == [4, 8] and found["steps_each"] == 15
-    assert set(found["median_step_ms"]) == {"keras_adamw", "train_adamw"} and min(found["median_step_ms"].values()) > 0
-    assert found["train_adamw_over_keras_adamw"] == pytest.approx(
-        found["median_step_ms"]["train_adamw"] / found["median_step_ms"]["keras_adamw"], abs=2e-3)
+    assert found["ab"] == ab and found["batch"] == [4, 8] and found["steps_each"] == 15
+    key, value_before, value_after = differs
+    assert (found["built"][before][key], found["built"][after][key]) == (value_before, value_after)
+    assert set(found["median_step_ms"]) == {before, after} and min(found["median_step_ms"].values()) > 0
+    assert found[f"{after}_over_{before}"] == pytest.approx(
+        found["median_step_ms"][after] / found["median_step_ms"][before], abs=2e-3)
 
 
 def test_matmul_vs_torch_sums_a_steps_matmuls():

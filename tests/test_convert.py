@@ -54,8 +54,8 @@ def test_saved_model_loads_in_hub_keras_layer(converted):
     x = sample()
     expected = bert_keras.load_encoder(source).encoder(x, training=False)
     served = layer(x)
-    for key in ("sequence_output", "pooled_output"):
-        np.testing.assert_allclose(served[key], expected[key], atol=1e-6)
+    for key in ("sequence_output", "pooled_output"):  # float32 rounding: the loaded graph runs other kernels
+        np.testing.assert_allclose(served[key], expected[key], rtol=1e-5, atol=1e-6)
     assert len(served["encoder_outputs"]) == 2
     assert len(layer.trainable_weights) == len(bert_keras.load_encoder(source).encoder.trainable_weights)
     loaded = tf.saved_model.load(os.path.join(output, "saved_model"))

@@ -92,3 +92,28 @@ def test_mixed_precision(pretrained, policy, name, tolerance):
         scaled = optimizer.get_scaled_loss(loss)
     grads = optimizer.get_unscaled_gradients(tape.gradient(scaled, encoder.trainable_weights))
     assert all(g is not None and np.isfinite(tf.convert_to_tensor(g)).all() for g in grads)
+
+
+def test_output_range_computes_the_first_tokens_of_the_last_layer_only(pretrained):
+    """with_output_range: the same layers and weights; the last layer's queries, residuals and
+    feed-forward for the first tokens only, its keys and values over every token."""
+    x = batch(seq=7, lengths=(7, 5, 3))
+    full = pretrained.encoder(x, training=False)
+    for count in (1, 2):
+        view = bert_keras.with_output_range(pretrained.encoder, count)
+        assert [w.ref() for w in view.weights] == [w.ref() for w in pretrained.encoder.weights]  # shared
+        out = view(x, training=False)
+        assert out["sequence_output"].shape == (3, count, 32)
+        np.testing.assert_allclose(out["sequence_output"], full["sequence_output"][:, :count], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out["pooled_output"], full["pooled_output"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(out["encoder_outputs"][0], full["encoder_outputs"][0])  # earlier layers whole
+    built = bert_keras.build_encoder(pretrained.config, output_range=1)
+    built.set_weights(pretrained.encoder.get_weights())  # same weights in the same order
+    np.testing.assert_allclose(built(x, training=False)["pooled_output"], full["pooled_output"], rtol=1e-5, atol=1e-6)
+    # The classifier reads [CLS] through such a view, and every encoder weight still gets a gradient.
+    import tensorflow as tf
+    model = bert_keras.build_classifier(pretrained.encoder, 2, 0.1)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x, training=True) ** 2)
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(g is not None for g in grads) and len(grads) == len(pretrained.encoder.weights) + 2

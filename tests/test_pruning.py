@@ -100,6 +100,27 @@ def test_clone_function_wraps_every_kernel_and_reaches_50_percent(pretrained):
         np.testing.assert_array_equal(stripped(x, training=False)[key], pruned(x, training=False)[key])
 
 
+def test_the_task_models_cls_only_view_holds_the_wrappers(pretrained):
+    """bert_keras.build_classifier reads the pruned encoder through with_output_range: the same wrappers,
+    stepped by UpdatePruningStep, pruning the same kernels."""
+    names = bert_keras.kernel_layer_names(pretrained.config, pooler=False)
+    pruned = wrap_chosen(pretrained.encoder, names,
+                         pruning_schedule=sparsity.ConstantSparsity(0.5, begin_step=0, frequency=1))
+    model = bert_keras.build_classifier(pruned, 2, 0.0)
+    view = model.get_layer(pruned.name)
+    wrappers = [l for l in view.layers if isinstance(l, PruneLowMagnitude)]
+    assert {id(l) for l in wrappers} == {id(l) for l in pruned.layers if isinstance(l, PruneLowMagnitude)}
+    assert len(wrappers) == len(names)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    fit_steps(model)
+    for wrapper in wrappers:
+        assert zero_fraction(wrapper.layer.kernel) == pytest.approx(0.5, abs=1e-3), wrapper.name
+    x = inputs()
+    np.testing.assert_allclose(view(x, training=False)["pooled_output"], pruned(x, training=False)["pooled_output"],
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_prune_low_magnitude_on_the_whole_encoder(pretrained):
     pruned = sparsity.prune_low_magnitude(
         pretrained.encoder, pruning_schedule=sparsity.ConstantSparsity(0.5, begin_step=0, frequency=1))
