@@ -5,16 +5,21 @@ import time
 import tensorflow as tf
 
 
-def training_flops(config, batch, seq, num_outputs):
+def training_flops(config, batch, seq, num_outputs, output_range=None):
     """Matrix-multiply FLOPs of one training step on a [batch, seq] batch: 3x the forward pass.
 
-    Per layer: the q, k, v and output projections (4 H^2) and the feed-forward (2 H I) on every
-    token, attention scores and their weighted sum (2 S H each); then pooler and head on [CLS].
-    The backward pass costs twice the forward's (gradients of inputs and of weights).
+    Per layer: the k and v projections (2 H^2) on every token; the q and output projections (2 H^2),
+    the feed-forward (2 H I), attention scores and their weighted sum (2 S H each) on every query
+    token: all of them, or in the last layer the first `output_range` (bert_keras.with_output_range,
+    as train.py's classifier computes it); then pooler and head on [CLS]. The backward pass costs
+    twice the forward's (gradients of inputs and of weights).
     """
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    per_layer = 2 * batch * seq * (4 * h * h + 2 * h * i) + 2 * 2 * batch * seq * seq * h
-    return 3 * (layers * per_layer + 2 * batch * h * h + 2 * batch * h * num_outputs)
+
+    def layer(queries):
+        return 2 * batch * (seq * 2 * h * h + queries * (2 * h * h + 2 * h * i)) + 2 * 2 * batch * queries * seq * h
+    last = seq if output_range is None else min(output_range, seq)
+    return 3 * ((layers - 1) * layer(seq) + layer(last) + 2 * batch * h * h + 2 * batch * h * num_outputs)
 
 
 def matmul_peak(dtype, n=2048, repeats=20):

@@ -10,7 +10,7 @@ The model, optimizer, loss, dtype policy, pruning wrappers and batches are train
 `--warmup_steps` steps are not timed (tracing, oneDNN kernels for each new batch shape); the next
 `--steps` are. Prints one JSON line: the machine, the setting, `examples_per_s`, `tokens_per_s`
 (real tokens, padding excluded), `padded_tokens_per_s`, and the achieved FLOP rate: the step's
-matrix-multiply FLOPs (3x the forward pass's, padding included, as the step computes them) per
+matrix-multiply FLOPs (3x the forward pass's, padding included, as each side computes them) per
 second, beside this machine's matrix-multiply peak in the step's compute dtype, measured in the
 same process just before (`flops_share_of_peak`).
 
@@ -63,13 +63,17 @@ class SteadyStateTimer(keras.callbacks.Callback):
 
 
 def batch_sizes(batches, first, last, config, num_outputs):
-    """Examples, real tokens, padded tokens and training FLOPs of batches [first, last)."""
+    """Examples, real tokens, padded tokens and training FLOPs of batches [first, last).
+
+    FLOPs as each side computes them: train.py's last layer on [CLS] alone, the peer's on every token.
+    """
+    output_range = 1 if FLAGS.framework == "train.py" else None
     examples = real = padded = flops = 0
     for features, _ in batches.skip(first).take(last - first):
         mask = features["input_mask"]
         batch, seq = mask.shape
         examples, real, padded = examples + batch, real + int(tf.reduce_sum(mask)), padded + batch * seq
-        flops += training_flops(config, batch, seq, num_outputs)
+        flops += training_flops(config, batch, seq, num_outputs, output_range)
     return examples, real, padded, flops
 
 
