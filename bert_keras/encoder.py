@@ -13,6 +13,9 @@ weight_map.py lists them.
 
 LayerNorm runs in float32 under mixed precision (and so every layer's output is float32),
 softmax too (layers.py).
+
+`with_output_range` wires the same layers into a second graph whose last layer computes only the
+first tokens (the classifier's [CLS]); `connect` is that wiring, shared by both.
 """
 
 import re
