@@ -76,7 +76,8 @@ def main(argv):
         models[name] = model
     encoders = {name: next(layer for layer in model.layers if isinstance(layer, keras.Model))
                 for name, model in models.items()}
-    built = {name: {"optimizer": f"{type(model.optimizer).__module__}.{type(model.optimizer).__name__}",  # what each variant built, to check
+    # What each variant built, so that a reader (and the test) can check the A/B compares what it says.
+    built = {name: {"optimizer": f"{type(model.optimizer).__module__}.{type(model.optimizer).__name__}",
                     "last_layer_tokens": next((layer.count for layer in encoders[name].layers
                                                if isinstance(layer, bert_keras.layers.LeadingTokens)), None)}
              for name, model in models.items()}
