@@ -152,11 +152,32 @@ class AdamW(keras.optimizers.AdamW):
     def _apply_weight_decay(self, variables):
         pass  # in update_step
 
+    def _update_step_xla(self, gradient, variable, key):
+        # An embedding's gradient has a row for each distinct token of the batch, a count that
+        # changes at nearly every step, and XLA compiles the update anew for each count it meets:
+        # about 100 ms a step of compiling over SST-2's first hundreds of steps (benchmarks/README.md).
+        if isinstance(gradient, tf.IndexedSlices):
+            gradient = pad_rows_to_power_of_two(gradient)
+        return super()._update_step_xla(gradient, variable, key)
+
     def update_step(self, gradient, variable):
         if self._use_weight_decay(variable):
             lr = tf.cast(self.learning_rate, variable.dtype)
             variable.assign_sub(variable * (tf.cast(self.weight_decay, variable.dtype) * lr))
         super().update_step(gradient, variable)
+
+
+def pad_rows_to_power_of_two(slices):
+    """`slices` with zero rows at index 0 up to the next power of two: the same sparse update (Adam
+    adds zero to those rows), in one of a dozen shapes instead of one shape per row count."""
+    rows = tf.shape(slices.indices)[0]
+    bits = tf.maximum(rows, 1) - 1  # rows - 1 with every bit below its highest set: 2^k - 1
+    for shift in (1, 2, 4, 8, 16):
+        bits = tf.bitwise.bitwise_or(bits, tf.bitwise.right_shift(bits, shift))
+    extra = bits + 1 - rows
+    values_padding = tf.concat([[[0, extra]], tf.zeros([tf.rank(slices.values) - 1, 2], tf.int32)], axis=0)
+    return tf.IndexedSlices(tf.pad(slices.values, values_padding), tf.pad(slices.indices, [[0, extra]]),
+                            slices.dense_shape)
 
 
 def make_optimizer(schedule, weight_decay):

@@ -65,6 +65,16 @@ def grad_scaler(precision):
     return torch.amp.GradScaler(device().type, enabled=precision == "float16")
 
 
+# train.py's feature names -> BertForSequenceClassification's argument names.
+FEATURE_NAMES = {"input_word_ids": "input_ids", "input_type_ids": "token_type_ids", "input_mask": "attention_mask"}
+
+
+def to_torch(features, labels, is_regression):
+    """One of train.py's batches (numpy features and labels) as the peer's (batch, labels) on device()."""
+    batch = {FEATURE_NAMES[name]: torch.from_numpy(value).long().to(device()) for name, value in features.items()}
+    return batch, torch.from_numpy(labels).to(torch.float32 if is_regression else torch.long).to(device())
+
+
 def training_step(model, optimizer, scheduler, scaler, batch, labels, *, is_regression, precision):
     """One step on `batch` ({input_ids, token_type_ids, attention_mask} tensors on device()); returns the loss."""
     with autocast(precision):

@@ -1,6 +1,7 @@
 r"""The training step's dense matmuls alone: TensorFlow's kernels against torch's, in one process.
 
   python benchmarks/matmul_vs_torch.py [--tokens 768] [--hidden 384] [--intermediate 1536] [--layers 6]
+      [--dtypes bfloat16,float32]
 
 A BERT layer's dense layers (query, key, value, attention output: hidden x hidden; intermediate:
 hidden x intermediate; output: intermediate x hidden) each cost three matmuls a training step:
@@ -33,6 +34,9 @@ flags.DEFINE_integer("hidden", 384, "Hidden size (MiniLM-L6: 384).")
 flags.DEFINE_integer("intermediate", 1536, "Feed-forward size (MiniLM-L6: 1536).")
 flags.DEFINE_integer("layers", 6, "Transformer layers, for the per-step sum.")
 flags.DEFINE_integer("repeats", 40, "Timed calls of the 16 matmuls on each side.")
+flags.DEFINE_list("dtypes", ["bfloat16", "float32"],
+                  "Compute dtypes to time. On a CPU without native bfloat16 (no avx512_bf16) both sides "
+                  "emulate it, slowly: pass float32 alone there.")
 FLAGS = flags.FLAGS
 
 PAIRS = 16
@@ -72,7 +76,7 @@ def main(argv):
     dense = {f"{h}x{h}": (h, h, 4), f"{h}x{i}": (h, i, 1), f"{i}x{h}": (i, h, 1)}  # (k, n, layers of it a layer)
     rng = np.random.default_rng(0)
     found = {}
-    for dtype in ("bfloat16", "float32"):
+    for dtype in FLAGS.dtypes:
         per_matmul, step = {}, {"tensorflow": 0.0, "torch": 0.0}
         for shape_name, (k, n, count) in dense.items():
             for pass_name, make in PASSES.items():

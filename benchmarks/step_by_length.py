@@ -76,11 +76,7 @@ def peer_side(task, batches, policy):
 
     torch.manual_seed(FLAGS.seed)
     precision = keras.mixed_precision.Policy(policy).compute_dtype
-    device = hf_peer.device()
-    names = {"input_word_ids": "input_ids", "input_type_ids": "token_type_ids", "input_mask": "attention_mask"}
-    steps = [({names[k]: torch.from_numpy(v).long().to(device) for k, v in features.items()},
-              torch.from_numpy(labels).to(torch.float32 if task.is_regression else torch.long).to(device))
-             for features, labels in batches]
+    steps = [hf_peer.to_torch(features, labels, task.is_regression) for features, labels in batches]
     model = hf_peer.load_model(FLAGS.init_checkpoint, train.num_outputs(task), task.is_regression)
     model.train()
     optimizer, scheduler = hf_peer.make_optimizer(model, float(FLAGS.learning_rate[0]), FLAGS.weight_decay,
@@ -96,7 +92,7 @@ def peer_side(task, batches, policy):
             hf_peer.synchronize()
             times.append(time.perf_counter() - start)
         return times, time.perf_counter() - pass_start
-    return one_pass, f"torch {torch.__version__} on {device.type}"
+    return one_pass, f"torch {torch.__version__} on {hf_peer.device().type}"
 
 
 def main(argv):

@@ -97,12 +97,7 @@ def time_transformers(task, batches, policy):
 
     torch.manual_seed(FLAGS.seed)
     precision = keras.mixed_precision.Policy(policy).compute_dtype  # float32, bfloat16 or float16
-    device = hf_peer.device()
-    names = {"input_word_ids": "input_ids", "input_type_ids": "token_type_ids", "input_mask": "attention_mask"}
-    label_dtype = torch.float32 if task.is_regression else torch.long
-    steps = [({names[k]: torch.from_numpy(v).long().to(device) for k, v in features.items()},
-              torch.from_numpy(labels).to(label_dtype).to(device))
-             for features, labels in batches.as_numpy_iterator()]
+    steps = [hf_peer.to_torch(features, labels, task.is_regression) for features, labels in batches.as_numpy_iterator()]
     model = hf_peer.load_model(FLAGS.init_checkpoint, train.num_outputs(task), task.is_regression)
     model.train()
     optimizer, scheduler = hf_peer.make_optimizer(model, float(FLAGS.learning_rate[0]), FLAGS.weight_decay,
@@ -115,7 +110,7 @@ def time_transformers(task, batches, policy):
         loss = hf_peer.training_step(model, optimizer, scheduler, scaler, features, labels,
                                      is_regression=task.is_regression, precision=precision)
     loss.item()  # waits for the last step
-    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, on {device.type}"
+    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, on {hf_peer.device().type}"
     return time.perf_counter() - start, versions
 
 

@@ -210,3 +210,26 @@ def test_adamw_with_decay_in_the_update_steps_like_keras_adamw():
     for v in fresh.trainable_variables:
         decays = "kernel" in v.name or "embeddings" in v.name
         np.testing.assert_allclose(v.numpy(), before[v.name] * (1 - rate if decays else 1), rtol=1e-6, err_msg=v.name)
+
+
+def test_sparse_gradients_reach_the_compiled_update_in_power_of_two_sizes():
+    """An embedding gradient's row count changes with every batch; XLA compiles the update once per
+    size it sees, so train.AdamW pads the rows (zeros at index 0) to the next power of two."""
+    import train
+
+    for rows, size in ((0, 1), (1, 1), (3, 4), (4, 4), (5, 8), (300, 512), (4097, 8192)):
+        slices = tf.IndexedSlices(tf.fill([rows, 3], 2.0), tf.range(rows) + 1, tf.constant([9000, 3]))
+        padded = train.pad_rows_to_power_of_two(slices)
+        assert padded.values.shape == (size, 3) and padded.indices.shape == (size,)
+        np.testing.assert_array_equal(padded.indices.numpy(), np.r_[np.arange(rows) + 1, np.zeros(size - rows)])
+        np.testing.assert_array_equal(tf.convert_to_tensor(padded).numpy(), tf.convert_to_tensor(slices).numpy())
+
+    embeddings = tf.Variable(tf.ones([50, 2]), name="word_embeddings")
+    optimizer = train.make_optimizer(0.1, 0.01)
+    traced = []
+    with mock.patch.object(train.AdamW, "update_step",
+                           lambda self, gradient, variable: traced.append(gradient.indices.shape[0])):
+        for rows in range(3, 10):  # 3, 4 -> 4 rows; 5..8 -> 8; 9 -> 16
+            gradient = tf.IndexedSlices(tf.ones([rows, 2]), tf.range(rows), tf.constant([50, 2]))
+            optimizer.apply_gradients([(gradient, embeddings)])
+    assert traced == [4, 8, 16]  # one trace, and one XLA compile, per size; not one per row count
