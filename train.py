@@ -171,8 +171,8 @@ def pad_rows_to_power_of_two(slices):
     """`slices` with zero rows at index 0 up to the next power of two: the same sparse update (Adam
     adds zero to those rows), in one of a dozen shapes instead of one shape per row count."""
     rows = tf.shape(slices.indices)[0]
-    bits = tf.maximum(rows, 1) - 1  # rows - 1 with every bit below its highest set: 2^k - 1
-    for shift in (1, 2, 4, 8, 16):
+    bits = tf.maximum(rows, 1) - 1
+    for shift in (1, 2, 4, 8, 16):  # set every bit below the highest: rows - 1 becomes 2^k - 1
         bits = tf.bitwise.bitwise_or(bits, tf.bitwise.right_shift(bits, shift))
     extra = bits + 1 - rows
     values_padding = tf.concat([[[0, extra]], tf.zeros([tf.rank(slices.values) - 1, 2], tf.int32)], axis=0)
