@@ -23,6 +23,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2: tfmot and tensorflow-hub need it
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as train.py: oneDNN's CPU kernels on AVX2 CPUs too
 
 from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402

@@ -233,3 +233,17 @@ def test_sparse_gradients_reach_the_compiled_update_in_power_of_two_sizes():
             gradient = tf.IndexedSlices(tf.ones([rows, 2]), tf.range(rows), tf.constant([50, 2]))
             optimizer.apply_gradients([(gradient, embeddings)])
     assert traced == [4, 8, 16]  # one trace, and one XLA compile, per size; not one per row count
+
+
+@pytest.mark.parametrize("setting, enabled", [(None, True), ("0", False)])
+def test_train_py_turns_oneDNN_on_unless_the_user_chose(setting, enabled):
+    """train.py sets TF_ENABLE_ONEDNN_OPTS before TensorFlow's import (later is too late), and only where unset."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if setting is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    script = ("import train\nfrom tensorflow.python.util import _pywrap_util_port\n"
+              "print(_pywrap_util_port.IsMklEnabled())")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                            env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"), cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(enabled)
