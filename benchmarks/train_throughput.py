@@ -9,8 +9,9 @@ The model, optimizer, loss, dtype policy, pruning wrappers and batches are train
 `--fixed_length` pads every batch to `--max_seq_length` (train.py's `--padding fixed`). The first
 `--warmup_steps` steps are not timed (tracing, oneDNN kernels for each new batch shape); the next
 `--steps` are. Prints one JSON line: the machine, the setting, `examples_per_s`, `tokens_per_s`
-(real tokens, padding excluded), `padded_tokens_per_s`, and the achieved FLOP rate: the step's
-matrix-multiply FLOPs (3x the forward pass's, padding included, as each side computes them) per
+(real tokens, padding excluded), `padded_tokens_per_s`, `input_pipeline_step_s` (a batch's time in
+the input pipeline alone, timed apart) and `input_pipeline_share` (that against the step), and the
+achieved FLOP rate: the step's matrix-multiply FLOPs (3x the forward pass's, padding included, as each side computes them) per
 second, beside this machine's matrix-multiply peak in the step's compute dtype, measured in the
 same process just before (`flops_share_of_peak`).
 
@@ -78,6 +79,18 @@ def batch_sizes(batches, first, last, config, num_outputs):
     return examples, real, padded, flops
 
 
+def pipeline_step_seconds(batches, count):
+    """Seconds a batch of `batches`' first `count` takes from the input pipeline alone, no model running.
+
+    train.py's step shares the cores with this work (its pipeline runs live, beside the step); the
+    peer's batches are all built before its clock starts.
+    """
+    start = time.perf_counter()
+    for _ in batches.take(count):
+        pass
+    return (time.perf_counter() - start) / count
+
+
 def time_train_py(pretrained, task, batches, total):
     """Seconds of steps [warmup_steps, total) of train.py's model.fit."""
     model, pruned_layers, _ = train.build_model(pretrained, task, float(FLAGS.learning_rate[0]), total,
@@ -136,6 +149,7 @@ def main(argv):
     examples, real, padded, flops = batch_sizes(batches, FLAGS.warmup_steps, total, pretrained.config,
                                                 train.num_outputs(task))
     peak = matmul_peak(keras.mixed_precision.Policy(policy).compute_dtype)
+    pipeline_step_s = pipeline_step_seconds(batches, total)  # the tokenised examples are cached by now
 
     if FLAGS.framework == "transformers":
         seconds, versions = time_transformers(task, batches.take(total), policy)
@@ -150,6 +164,8 @@ def main(argv):
         "seconds": round(seconds, 3), "step_s": round(seconds / FLAGS.steps, 4),
         "examples_per_s": round(examples / seconds, 2), "tokens_per_s": round(real / seconds, 1),
         "padded_tokens_per_s": round(padded / seconds, 1), "padding_share": round(1 - real / padded, 4),
+        "input_pipeline_step_s": round(pipeline_step_s, 6),
+        "input_pipeline_share": round(pipeline_step_s * FLAGS.steps / seconds, 4),
         "tflops_per_s": round(flops / seconds / 1e12, 4), "matmul_peak_tflops_per_s": round(peak / 1e12, 4),
         "flops_share_of_peak": round(flops / seconds / peak, 3),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores", "versions": versions,

@@ -51,6 +51,8 @@ def test_train_throughput_prints_one_consistent_json_line(pruned_fixed_length):
     assert found["flops_share_of_peak"] == pytest.approx(
         found["tflops_per_s"] / found["matmul_peak_tflops_per_s"], rel=1e-2)
     assert 0 < found["flops_share_of_peak"] < 1.5  # a step cannot beat the machine's matmul peak by much
+    assert found["input_pipeline_step_s"] > 0
+    assert found["input_pipeline_share"] == pytest.approx(found["input_pipeline_step_s"] / found["step_s"], rel=1e-2)
 
 
 def test_peer_trains_on_the_same_batches(minilm_dir, pruned_fixed_length):
