@@ -20,7 +20,7 @@ import time
 PROCESS_START = time.time()  # before TensorFlow's import: the time to the first step counts start-up
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2: tfmot and tensorflow-hub need it
 # TensorFlow runs oneDNN's CPU kernels by default only on CPUs with AVX-512 VNNI/BF16 or AMX; on AVX2 ones
-# they train 7-18% faster than its default Eigen kernels (benchmarks/README.md). TF_ENABLE_ONEDNN_OPTS=0 opts out.
+# they train 7-19% faster than its default Eigen kernels (benchmarks/README.md). TF_ENABLE_ONEDNN_OPTS=0 opts out.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from absl import app, flags, logging  # noqa: E402
