@@ -82,7 +82,7 @@ def test_training_flops_count_every_matmul_tensorflow_counts(minilm_dir, output_
     forward = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     graph = convert_to_constants.convert_variables_to_constants_v2(forward).graph
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    options.update(output="none", account_type_regexes=["MatMul"])  # attention is Einsum, not counted by TF
+    options.update(output="none", account_type_regexes=["MatMul"])  # attention is BatchMatMulV2, not counted by TF
     counted = tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
     config = pretrained.config
     last_queries = output_range or seq
@@ -111,7 +111,8 @@ def test_op_costs_prints_positive_timings():
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("gelu_bfloat16_ms", "gelu_in_float32_with_casts_ms", "random_uniform_ms", "generator_uniform_ms",
-                "stateless_uniform_ms", "stateless_uniform_constant_seed_ms"):
+                "stateless_uniform_ms", "stateless_uniform_constant_seed_ms", "attention_einsum_ms",
+                "attention_matmul_ms"):
         assert found[key] > 0
 
 
