@@ -95,7 +95,7 @@ class DotProductAttention(keras.layers.Layer, _NothingToPrune):
             return tf.transpose(tf.reshape(x, [batch, seq, self.num_heads, head_size]), [0, 2, 1, 3])
 
         # Batched matmuls over (batch, heads), as nanoGPT: on a CPU the same products as einsums
-        # ("bqnd,bknd->bnqk") take a fifth to a third longer, forward and backward (benchmarks/README.md).
+        # ("bqnd,bknd->bnqk") take 1.3-1.6x as long, forward and backward (benchmarks/README.md).
         query = split_heads(query, query_seq)  # (batch, heads, seq_q, head_size)
         key, value = split_heads(key, key_seq), split_heads(value, key_seq)  # (batch, heads, seq_k, head_size)
         scores = tf.matmul(query, key, transpose_b=True)  # (batch, heads, seq_q, seq_k)
