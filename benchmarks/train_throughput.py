@@ -11,9 +11,9 @@ The model, optimizer, loss, dtype policy, pruning wrappers and batches are train
 `--steps` are. Prints one JSON line: the machine, the setting, `examples_per_s`, `tokens_per_s`
 (real tokens, padding excluded), `padded_tokens_per_s`, `input_pipeline_step_s` (a batch's time in
 the input pipeline alone, timed apart) and `input_pipeline_share` (that against the step), and the
-achieved FLOP rate: the step's matrix-multiply FLOPs (3x the forward pass's, padding included, as each side computes them) per
-second, beside this machine's matrix-multiply peak in the step's compute dtype, measured in the
-same process just before (`flops_share_of_peak`).
+achieved FLOP rate: the step's matrix-multiply FLOPs (3x the forward pass's, padding included, as
+each side computes them) per second, beside this machine's matrix-multiply peak in the step's
+compute dtype, measured in the same process just before (`flops_share_of_peak`).
 
 `--framework transformers` times the peer instead: transformers' PyTorch BertForSequenceClassification
 on the same weights (a Hugging Face folder as --init_checkpoint) and the very same batches, with
@@ -80,10 +80,11 @@ def batch_sizes(batches, first, last, config, num_outputs):
 
 
 def pipeline_step_seconds(batches, count):
-    """Seconds a batch of `batches`' first `count` takes from the input pipeline alone, no model running.
+    """Mean seconds the input pipeline alone takes to make each of the first `count` batches.
 
-    train.py's step shares the cores with this work (its pipeline runs live, beside the step); the
-    peer's batches are all built before its clock starts.
+    A pass of its own, after batch_sizes' pass has filled the tokenisation cache, so that it times
+    what train.py's live pipeline does beside each step (the peer's batches are all made before its
+    clock starts).
     """
     start = time.perf_counter()
     for _ in batches.take(count):
