@@ -239,7 +239,7 @@ def evaluate(task, model_path):
             f.write("index\tprediction\n")
             f.writelines(f"{i}\t{p}\n" for i, p in zip(idx, shown))
     results["eval_time_s"] = time.time() - start
-    results["footprint"] = pruning_schedules.footprint(saved_model_dir, model.classifier.variables)
+    results["footprint"] = pruning_schedules.footprint(saved_model_dir, model.classifier_weights)
     write_eval_results(output_dir, results)
     print("\n".join(f"{k} = {v}" for k, v in sorted(results.items()) if k.startswith("eval_") and k != "eval_time_s"))
     print(f"wrote {output_dir}/eval_results.txt, .json")

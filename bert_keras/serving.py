@@ -8,9 +8,11 @@ Signatures:
 - `serve_token_ids`: `input_word_ids`, `input_mask`, `input_type_ids` int32 [batch, seq] -> the same.
 
 The SavedModel also records `task`, `label_names` and `text_fields` as variables, so a reader can
-check it is serving the task it expects. Loading it needs TensorFlow and `import tensorflow_text`
+check it is serving the task it expects, and `classifier_weights`, the classifier's weights. Loading it needs TensorFlow and `import tensorflow_text`
 (for the in-graph WordPiece ops), nothing of this project.
 """
+
+import functools
 
 import tensorflow as tf
 
@@ -20,7 +22,11 @@ from bert_keras.encoder import INPUT_NAMES
 class _TextClassifier(tf.Module):
     def __init__(self, classifier, preprocessor, task, text_fields, label_names):
         super().__init__()
-        self.classifier = classifier
+        # The weights, not the Keras model: tf.saved_model.save would have Keras trace every layer's
+        # call into the SavedModel, functions no signature calls, at 3x the export's time. A partial
+        # is not tracked; the signatures capture the weights, saved through this list.
+        self.classifier_weights = list(classifier.weights)
+        self._classifier = functools.partial(classifier, training=False)
         self.preprocessor = preprocessor
         self.task = tf.Variable(task, trainable=False)
         self.text_fields = tf.Variable(list(text_fields), trainable=False)
@@ -28,7 +34,7 @@ class _TextClassifier(tf.Module):
         self._regression = not label_names
 
     def outputs(self, features):
-        logits = tf.cast(self.classifier(features, training=False), tf.float32)  # (batch, classes)
+        logits = tf.cast(self._classifier(features), tf.float32)  # (batch, classes)
         if self._regression:
             return {"score": logits[:, 0]}
         probabilities = tf.nn.softmax(logits, axis=-1)

@@ -164,8 +164,8 @@ def footprint(saved_model_dir, variables):
 
     Args:
       saved_model_dir: str. An exported SavedModel.
-      variables: its variables (the exported Keras model's weights, or those of the loaded
-        SavedModel's `classifier`); the floating-point ones are counted.
+      variables: its variables (the exported Keras model's weights, or the loaded
+        SavedModel's `classifier_weights`); the floating-point ones are counted.
 
     Returns:
       A JSON-serialisable dict: "parameters", "zeros", "nonzero", "sparsity"; "matrices", one entry

@@ -76,7 +76,7 @@ def exported_variables(run):
     import tensorflow_text  # noqa: F401 (the SavedModel's WordPiece ops)
 
     loaded = tf.saved_model.load(os.path.join(run, "saved_model"))
-    return {v.name: v.numpy() for v in loaded.classifier.variables}
+    return {v.name: v.numpy() for v in loaded.classifier_weights}
 
 
 def assert_trained_alike(run, reference):

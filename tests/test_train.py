@@ -22,7 +22,7 @@ def train_subprocess(args, **kwargs):
 
 def variables_of(saved_model_dir):
     loaded = tf.saved_model.load(saved_model_dir)
-    return {v.name: v.numpy() for v in loaded.classifier.variables}
+    return {v.name: v.numpy() for v in loaded.classifier_weights}
 
 
 def test_pruned_run_exports_50_percent_sparse_kernels(pruned_run):
