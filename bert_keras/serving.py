@@ -8,8 +8,9 @@ Signatures:
 - `serve_token_ids`: `input_word_ids`, `input_mask`, `input_type_ids` int32 [batch, seq] -> the same.
 
 The SavedModel also records `task`, `label_names` and `text_fields` as variables, so a reader can
-check it is serving the task it expects, and `classifier_weights`, the classifier's weights. Loading it needs TensorFlow and `import tensorflow_text`
-(for the in-graph WordPiece ops), nothing of this project.
+check it is serving the task it expects, and `classifier_weights`, the classifier's weights.
+Loading it needs TensorFlow and `import tensorflow_text` (for the in-graph WordPiece ops), nothing
+of this project.
 """
 
 import functools
