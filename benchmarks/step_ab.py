@@ -1,15 +1,18 @@
 r"""A/B of one change to train.py's step, in one process.
 
-  python benchmarks/step_ab.py --init_checkpoint DIR [--ab optimizer|output_range] [--mixed_precision bfloat16] \
+  python benchmarks/step_ab.py --init_checkpoint DIR [--ab optimizer|fused_update|output_range] \
+      [--mixed_precision bfloat16] \
       [--seq_length 24] [--rounds 8]
 
 `--ab optimizer`: Keras' AdamW against train.AdamW (weight decay in the XLA update).
+`--ab fused_update`: Keras' update, one XLA-compiled function a variable, against train.AdamW's
+one function for every dense gradient.
 `--ab output_range`: the classifier over the whole encoder against bert_keras.build_classifier's
 view, whose last layer computes [CLS] alone (bert_keras.with_output_range).
 
 Builds train.py's model twice (`train.build_model`), once a variant, on one synthetic batch
 of 32 x `--seq_length` tokens, then alternates 15-step `model.fit` calls between them and reports the
-median step time of each. Alternating in one process matters on a shared machine: step times here
+median step time of each, and the time of each variant's first 20 steps (tracing, compiling). Alternating in one process matters on a shared machine: step times here
 switch for stretches between two levels (about 245 and 340 ms in bfloat16 at 24 tokens) whatever
 runs, so two separate processes can differ by a third with no change between them.
 """
@@ -38,13 +41,17 @@ import train  # noqa: E402  (its flags are this script's too)
 
 flags.DEFINE_integer("seq_length", 24, "Tokens of every example of the synthetic batch (SST-2's are ~25).")
 flags.DEFINE_integer("rounds", 8, "Alternations; each runs 15 steps of each variant.")
-flags.DEFINE_enum("ab", "optimizer", ["optimizer", "output_range"], "The change to time: before, then after.")
+flags.DEFINE_enum("ab", "optimizer", ["optimizer", "fused_update", "output_range"], "The change to time: before, then after.")
 FLAGS = flags.FLAGS
 
 # Each A/B: {name: a context in which train.build_model builds the model that way}, before, then as is.
 AB = {
     "optimizer": {"keras_adamw": lambda: mock.patch.object(train, "AdamW", keras.optimizers.AdamW),
                   "train_adamw": contextlib.nullcontext},
+    "fused_update": {"per_variable": lambda: mock.patch.object(
+                         train.AdamW, "_distributed_apply_gradients_fn",
+                         keras.optimizers.AdamW._distributed_apply_gradients_fn),
+                     "fused": contextlib.nullcontext},
     "output_range": {"whole_encoder": lambda: mock.patch.object(bert_keras.classifier, "with_output_range",
                                                                 lambda encoder, output_range: encoder),
                      "cls_only_last_layer": contextlib.nullcontext},
@@ -59,6 +66,13 @@ class StepTimes(keras.callbacks.Callback):
         self.ends.append(time.perf_counter())
 
 
+def update_traces(optimizer):
+    """How many XLA-compiled update functions the optimizer traced: one a variable, or a fused few."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under mixed_float16's loss scaling
+    functions = (keras.optimizers.Optimizer._update_step_xla, train.AdamW._update_dense_xla)
+    return sum(f.__get__(optimizer, type(optimizer)).experimental_get_tracing_count() for f in functions)
+
+
 def main(argv):
     del argv
     policy = train.choose_policy(FLAGS.mixed_precision)
@@ -69,16 +83,19 @@ def main(argv):
                 "input_mask": tf.ones(shape, tf.int32), "input_type_ids": tf.zeros(shape, tf.int32)}
     labels = tf.random.uniform(shape[:1], 0, 2, tf.int32, seed=2)
     batches = tf.data.Dataset.from_tensors((features, labels)).repeat()
-    models = {}
+    models, first_fit_s = {}, {}
     for name, variant in AB[FLAGS.ab].items():
         with variant():
             model, _, _ = train.build_model(bert_keras.load_encoder(FLAGS.init_checkpoint), task, 2e-5, 100000, 100)
-        model.fit(batches, steps_per_epoch=20, epochs=1, verbose=0)  # tracing, kernels
+            start = time.perf_counter()
+            model.fit(batches, steps_per_epoch=20, epochs=1, verbose=0)  # tracing, compiling, kernels
+            first_fit_s[name] = round(time.perf_counter() - start, 1)
         models[name] = model
     encoders = {name: next(layer for layer in model.layers if isinstance(layer, keras.Model))
                 for name, model in models.items()}
     # What each variant built, so that a reader (and the test) can check the A/B compares what it says.
     built = {name: {"optimizer": f"{type(model.optimizer).__module__}.{type(model.optimizer).__name__}",
+                    "update_traces": update_traces(model.optimizer),
                     "last_layer_tokens": next((layer.count for layer in encoders[name].layers
                                                if isinstance(layer, bert_keras.layers.LeadingTokens)), None)}
              for name, model in models.items()}
@@ -91,7 +108,7 @@ def main(argv):
     medians = {name: round(statistics.median(s), 1) for name, s in steps.items()}
     before, after = medians
     print(json.dumps({"ab": FLAGS.ab, "policy": policy, "batch": list(shape), "steps_each": len(steps[after]),
-                      "built": built,
+                      "built": built, "first_20_steps_s": first_fit_s,
                       "median_step_ms": medians, f"{after}_over_{before}": round(medians[after] / medians[before], 3),
                       "machine": f"{platform.machine()}, {os.cpu_count()} cores", "tf": tf.__version__,
                       "date": time.strftime("%Y-%m-%d")}))

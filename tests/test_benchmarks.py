@@ -118,7 +118,9 @@ def test_op_costs_prints_positive_timings():
 
 @pytest.mark.parametrize("ab, before, after, differs", [
     ("optimizer", "keras_adamw", "train_adamw", ("optimizer", "tf_keras.src.optimizers.adamw.AdamW", "train.AdamW")),
-    ("output_range", "whole_encoder", "cls_only_last_layer", ("last_layer_tokens", None, 1))])
+    ("output_range", "whole_encoder", "cls_only_last_layer", ("last_layer_tokens", None, 1)),
+    # 105 variables, one compiled update each; then the dense ones' and two embeddings' (sparse)
+    ("fused_update", "per_variable", "fused", ("update_traces", 105, 3))])
 def test_step_ab_times_both_variants(minilm_dir, ab, before, after, differs):
     result = subprocess.run([sys.executable, "benchmarks/step_ab.py", f"--init_checkpoint={minilm_dir}", f"--ab={ab}",
                              "--mixed_precision=float32", "--seq_length=8", "--train_batch_size=4", "--rounds=1"],
@@ -129,6 +131,7 @@ def test_step_ab_times_both_variants(minilm_dir, ab, before, after, differs):
     key, value_before, value_after = differs
     assert (found["built"][before][key], found["built"][after][key]) == (value_before, value_after)
     assert set(found["median_step_ms"]) == {before, after} and min(found["median_step_ms"].values()) > 0
+    assert set(found["first_20_steps_s"]) == {before, after} and min(found["first_20_steps_s"].values()) > 0
     assert found[f"{after}_over_{before}"] == pytest.approx(
         found["median_step_ms"][after] / found["median_step_ms"][before], abs=2e-3)
 
