@@ -131,7 +131,6 @@ def test_step_ab_times_both_variants(minilm_dir, ab, before, after, differs):
     key, value_before, value_after = differs
     assert (found["built"][before][key], found["built"][after][key]) == (value_before, value_after)
     assert set(found["median_step_ms"]) == {before, after} and min(found["median_step_ms"].values()) > 0
-    assert set(found["first_20_steps_s"]) == {before, after} and min(found["first_20_steps_s"].values()) > 0
     assert found[f"{after}_over_{before}"] == pytest.approx(
         found["median_step_ms"][after] / found["median_step_ms"][before], abs=2e-3)
 
