@@ -7,11 +7,14 @@ Runs benchmarks/train_throughput.py once per row, one process after another on t
 on a CPU that has it)} x {SST-2's length buckets, fixed 128-token padding} x {train.py, transformers},
 and train.py pruned to 50% on SST-2's buckets; `--xla` compiles train.py's rows with XLA (on a GPU).
 Prints a Markdown table (examples/s, real tokens/s, share of the matmul peak, ratios against the
-peer) and writes every JSON line to --output.
+peer) and writes every JSON line to --output. `--rounds N` runs every row N times, the rows of a
+setting back to back in each round, and reports medians: on a shared 2-core machine one pass of a
+row can move by a third from one hour to the next (benchmarks/README.md).
 """
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -24,6 +27,7 @@ flags.DEFINE_integer("steps", 300, "Timed steps of each SST-2 row.")
 flags.DEFINE_integer("fixed_warmup_steps", 10, "Untimed steps of each fixed-128 row (one shape warms up fast).")
 flags.DEFINE_integer("fixed_steps", 40, "Timed steps of each fixed-128 row.")
 flags.DEFINE_list("precisions", ["float32", "auto"], "train.py's --mixed_precision values to run.")
+flags.DEFINE_integer("rounds", 1, "Passes over every row; the table gives medians over them.")
 flags.DEFINE_bool("xla", False, "train.py's rows with --xla (the peer has no XLA).")
 flags.DEFINE_string("output", "/tmp/compare_training.jsonl", "Where the JSON lines go.")
 FLAGS = flags.FLAGS
@@ -57,32 +61,33 @@ def run_row(precision, fixed, framework, sparsity=0.0):
 
 def main(argv):
     del argv
-    rows = []
     policies = {}  # "auto" may pick float32 (a CPU without bfloat16): run each policy once
     for precision in FLAGS.precisions:
         policies.setdefault(resolve_policy(precision), precision)
+    settings = [(precision, fixed) for precision in policies.values() for fixed in (False, True)]
+    rounds = {setting: [] for setting in settings}  # each round: the setting's rows, the peer's first
     with open(FLAGS.output, "w") as out:
-        for precision in policies.values():
-            for fixed in (False, True):
-                setting = []
-                for framework in ("transformers", "train.py"):
-                    setting.append(run_row(precision, fixed, framework))
+        for _ in range(FLAGS.rounds):
+            for precision, fixed in settings:
+                rows = [run_row(precision, fixed, framework) for framework in ("transformers", "train.py")]
                 if not fixed:
-                    setting.append(run_row(precision, fixed, "train.py", sparsity=0.5))
-                for found in setting:
+                    rows.append(run_row(precision, fixed, "train.py", sparsity=0.5))
+                for found in rows:
                     out.write(json.dumps(found) + "\n")
                     out.flush()
-                rows.append(setting)
-    print("| row | framework | examples/s | tokens/s | share of matmul peak | / peer |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for setting in rows:
-        peer = setting[0]
-        for found in setting:
+                rounds[(precision, fixed)].append(rows)
+    print("| row | framework | examples/s | tokens/s | share of matmul peak | / peer | / peer, each round |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for passes in rounds.values():
+        for i, found in enumerate(passes[0]):
+            def median(key):
+                return statistics.median(rows[i][key] for rows in passes)
+            ratios = [rows[i]["examples_per_s"] / rows[0]["examples_per_s"] for rows in passes]
             name = f"{found['policy']}, {'fixed 128' if found['padding'] == 'fixed' else 'SST-2 buckets'}"
             who = found["framework"] + (f", {found['target_sparsity']:.0%} pruned" if found["target_sparsity"] else "")
-            print(f"| {name} | {who} | {found['examples_per_s']:.1f} | {found['tokens_per_s']:,.0f} | "
-                  f"{found['flops_share_of_peak']:.0%} of {found['matmul_peak_tflops_per_s'] * 1000:.0f} GFLOP/s | "
-                  f"{found['examples_per_s'] / peer['examples_per_s']:.2f}x |")
+            print(f"| {name} | {who} | {median('examples_per_s'):.1f} | {median('tokens_per_s'):,.0f} | "
+                  f"{median('flops_share_of_peak'):.0%} of {median('matmul_peak_tflops_per_s') * 1000:.0f} GFLOP/s | "
+                  f"{statistics.median(ratios):.2f}x | {', '.join(f'{r:.2f}' for r in ratios)} |")
 
 
 if __name__ == "__main__":
