@@ -160,8 +160,8 @@ class AdamW(keras.optimizers.AdamW):
         """Every dense gradient's update in one XLA-compiled function; sparse ones as Keras does them.
 
         Keras compiles one function a variable (its `key` argument keeps them apart): for MiniLM-L6,
-        105 traces and XLA compiles before the first step. One function for them all: the first 20
-        steps 43 -> 35 s, and each step 4% shorter (benchmarks/README.md). Under a strategy it runs
+        105 traces and XLA compiles before the first step. One function for them all: a short run's
+        first step 6 s sooner, each step 4% shorter (benchmarks/README.md). Under a strategy it runs
         once on each replica's device, on that replica's copies of the variables, as Keras' do.
         """
         grads_and_vars = list(grads_and_vars)
