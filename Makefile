@@ -36,9 +36,10 @@ train-offline: $(VENV)/.minilm
 	$(PY) train.py --task $(TASK) --init_checkpoint "$(MINILM)" --glue_dir $(GLUE_DIR) $(ARGS)
 
 # Two pytest workers, one test file each at a time (pytest-xdist): most of a test's time is one
-# process starting, tracing or saving, so two files side by side use both cores. PYTEST_WORKERS=0: serial.
+# process starting, tracing or saving, so two files side by side use both cores. Files go out in
+# conftest's order (the long ones first), not xdist's (most tests first). PYTEST_WORKERS=0: serial.
 PYTEST_WORKERS ?= 2
-PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+PYTEST_PARALLEL = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test: $(VENV)/.test
 	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)

@@ -1,6 +1,8 @@
 """Shared fixtures. Real data sits in ../shared (see its README); a missing fixture fails."""
 
+import json
 import os
+import shutil
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as train.py: oneDNN's CPU kernels on AVX2 CPUs too
@@ -18,7 +20,16 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="also run tests marked slow")
 
 
+# The files that each take minutes, first: pytest-xdist (`make test`, --no-loadscope-reorder) hands
+# out files in this order, so the long ones start at once and the short ones fill in around them.
+# test_distribute and test_train share `pruned_run`: first on one worker, while the other starts on
+# test_benchmarks, which does not need it.
+LONG_FILES = ["test_distribute.py", "test_benchmarks.py", "test_train.py", "test_evaluate.py"]
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: LONG_FILES.index(item.path.name) if item.path.name in LONG_FILES
+               else len(LONG_FILES))  # stable: the rest keep their order
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
@@ -72,11 +83,48 @@ def train_in_process(args):
         keras.mixed_precision.set_global_policy("float32")
 
 
+# 12 steps of 8 examples (no partial batch), pruned to 50% by step 8, a checkpoint every 4 steps.
+PRUNED_RUN = ["--target_sparsity=0.5", "--max_steps=12", "--pruning_begin_step=0", "--pruning_end_step=8",
+              "--pruning_frequency=4", "--save_checkpoints_steps=4", "--seed=3"]
+
+
+def computed_once(tmp_path_factory, name, compute):
+    """A session fixture's folder, made by the first pytest-xdist worker that asks and read by the others:
+    a short train.py run costs a couple of minutes, and files land on either worker."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # one folder for every worker of this pytest run
+    folder = root / name
+    with FileLock(str(folder) + ".lock"):
+        if not (folder / "done").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed half-way leaves nothing reused
+            folder.mkdir()
+            compute(str(folder))
+            (folder / "done").write_text("")
+    return str(folder)
+
+
 @pytest.fixture(scope="session")
-def pruned_run(minilm_dir, tmp_path_factory):
-    """A finished train.py run on RTE, pruned to 50% over 24 steps; train and evaluate tests read it."""
-    output_dir = str(tmp_path_factory.mktemp("pruned") / "run")
-    train_in_process(short_run_flags(minilm_dir, output_dir, "--target_sparsity=0.5", "--max_steps=24",
-                                     "--pruning_begin_step=0", "--pruning_end_step=16", "--pruning_frequency=4",
-                                     "--save_checkpoints_steps=8"))
-    return output_dir
+def dropout_free_minilm(minilm_dir, tmp_path_factory):
+    """MiniLM with dropout off: the one thing that differs by design between one device's batch of 8
+    and two replicas' halves of 4 (test_distribute)."""
+    def link(folder):
+        for name in os.listdir(minilm_dir):
+            if name != "config.json":
+                os.symlink(os.path.join(minilm_dir, name), os.path.join(folder, name))
+        config = json.load(open(os.path.join(minilm_dir, "config.json")))
+        config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump(config, f)
+    return computed_once(tmp_path_factory, "minilm_no_dropout", link)
+
+
+@pytest.fixture(scope="session")
+def pruned_run(dropout_free_minilm, tmp_path_factory):
+    """A finished train.py run on RTE, pruned to 50% over 12 steps: what train, evaluate and distribute
+    tests read (the last as the one-device run that the strategies must reproduce)."""
+    folder = computed_once(tmp_path_factory, "pruned", lambda folder: train_in_process(
+        short_run_flags(dropout_free_minilm, os.path.join(folder, "run"), *PRUNED_RUN)))
+    return os.path.join(folder, "run")

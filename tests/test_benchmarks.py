@@ -116,6 +116,7 @@ def test_op_costs_prints_positive_timings():
         assert found[key] > 0
 
 
+@pytest.mark.slow  # ~100 s each: two models built and traced; test_train checks what each A/B changes
 @pytest.mark.parametrize("ab, before, after, differs", [
     ("optimizer", "keras_adamw", "train_adamw", ("optimizer", "tf_keras.src.optimizers.adamw.AdamW", "train.AdamW")),
     ("output_range", "whole_encoder", "cls_only_last_layer", ("last_layer_tokens", None, 1)),
@@ -151,6 +152,7 @@ def test_matmul_vs_torch_sums_a_steps_matmuls():
         assert found[dtype]["tensorflow_over_torch"] == pytest.approx(step["tensorflow"] / step["torch"], rel=0.01)
 
 
+@pytest.mark.slow  # ~110 s: TensorFlow and PyTorch models built and traced in one process
 def test_step_by_length_times_both_sides_on_every_batch(minilm_dir):
     args = ["benchmarks/step_by_length.py", f"--init_checkpoint={minilm_dir}", "--task=rte", f"--glue_dir={GLUE}",
             "--train_batch_size=4", "--max_seq_length=32", "--bucket_width=16", "--batches=6", "--rounds=2",

@@ -2,7 +2,8 @@
 
 MiniLM's real weights with dropout off (the one thing that differs by design between a batch of 8
 on one device and two halves of 4), on the real RTE files: `mirrored` over two logical CPUs and
-`multi_worker_mirrored` with two worker processes on 127.0.0.1, each killed mid-run and resumed.
+`multi_worker_mirrored` with two worker processes on 127.0.0.1 (--runslow), each killed mid-run and
+resumed. The one-device run they must reproduce is conftest's `pruned_run`.
 """
 
 import json
@@ -18,31 +19,7 @@ import pytest
 from absl import app
 import tensorflow as tf
 
-from conftest import PRUNED, REPO, short_run_flags, train_in_process
-
-# 12 steps of 8 examples (no partial batch), pruned to 50% by step 8, a checkpoint every 4 steps.
-RUN = ["--target_sparsity=0.5", "--max_steps=12", "--pruning_begin_step=0", "--pruning_end_step=8",
-       "--pruning_frequency=4", "--save_checkpoints_steps=4", "--seed=3"]
-
-
-@pytest.fixture(scope="module")
-def dropout_free_minilm(minilm_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("minilm_no_dropout")
-    for name in os.listdir(minilm_dir):
-        if name != "config.json":
-            os.symlink(os.path.join(minilm_dir, name), folder / name)
-    config = json.load(open(os.path.join(minilm_dir, "config.json")))
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(config))
-    return str(folder)
-
-
-@pytest.fixture(scope="module")
-def one_device_run(dropout_free_minilm, tmp_path_factory):
-    output_dir = str(tmp_path_factory.mktemp("one_device") / "run")
-    train_in_process(short_run_flags(dropout_free_minilm, output_dir, *RUN))
-    return output_dir
-
+from conftest import PRUNED, PRUNED_RUN, REPO, short_run_flags, train_in_process
 
 def start_train(args, env=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
@@ -106,11 +83,12 @@ def resumed_at(output):
     assert len(steps) == 1 and 4 <= steps[0] < 12, output[-5000:]
 
 
-def test_mirrored_run_killed_and_resumed_trains_as_one_device(one_device_run, dropout_free_minilm, tmp_path):
+def test_mirrored_run_killed_and_resumed_trains_as_one_device(pruned_run, dropout_free_minilm, tmp_path):
     """`mirrored` over two logical CPUs, killed with kill -9 after its first backup; the same command
     again resumes and ends where the uninterrupted one-device run ends."""
     run = str(tmp_path / "mirrored")
-    args = short_run_flags(dropout_free_minilm, run, *RUN, "--distribution_strategy=mirrored", "--cpu_devices=2")
+    args = short_run_flags(dropout_free_minilm, run, *PRUNED_RUN, "--distribution_strategy=mirrored",
+                           "--cpu_devices=2")
     process = start_train(args)
     wait_for_first_backup(run, [process])
     process.send_signal(signal.SIGKILL)
@@ -119,14 +97,15 @@ def test_mirrored_run_killed_and_resumed_trains_as_one_device(one_device_run, dr
     output = finish(start_train(args))
     assert "2 replicas" in output
     resumed_at(output)
-    assert_trained_alike(run, one_device_run)
+    assert_trained_alike(run, pruned_run)
 
 
-def test_killed_worker_stops_the_job_which_resumes_to_the_same_model(one_device_run, dropout_free_minilm, tmp_path):
+@pytest.mark.slow  # ~240 s: two workers started twice; the mirrored test above kills and resumes too
+def test_killed_worker_stops_the_job_which_resumes_to_the_same_model(pruned_run, dropout_free_minilm, tmp_path):
     """Two workers; the second is killed after the first checkpoint. The chief fails at once, with
     the way out in its message; both restarted, they resume and end where one device ends."""
     run = str(tmp_path / "workers")
-    args = short_run_flags(dropout_free_minilm, run, *RUN, "--distribution_strategy=multi_worker_mirrored")
+    args = short_run_flags(dropout_free_minilm, run, *PRUNED_RUN, "--distribution_strategy=multi_worker_mirrored")
     ports = free_ports(2)
     chief, worker = start_workers(args, ports)
     wait_for_first_backup(run, [chief, worker])
@@ -140,7 +119,7 @@ def test_killed_worker_stops_the_job_which_resumes_to_the_same_model(one_device_
 
     outputs = [finish(p) for p in start_workers(args, ports)]
     resumed_at(outputs[0])
-    assert_trained_alike(run, one_device_run)
+    assert_trained_alike(run, pruned_run)
     written = sorted(os.listdir(run))
     assert written == ["backup", "eval_results.json", "eval_results.txt", "saved_model", "sparsity.json",
                        "sparsity.txt", "tensorboard", "train_config.json"]

@@ -50,3 +50,34 @@ def test_export_serves_text_and_token_ids_like_the_keras_model(minilm_dir, tmp_p
     proto = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
     functions = [f.signature.name for f in proto.meta_graphs[0].graph_def.library.function]
     assert not [name for name in functions if "call_and_return_conditional_losses" in name], functions
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_float32_copy_of_a_mixed_precision_model_computes_in_float32(policy):
+    """What train.py exports after mixed-precision training: the same weights, float32 throughout, and
+    the training policy left as it was."""
+    import tf_keras as keras
+
+    config = bert_keras.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                   intermediate_size=24)
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        trained = bert_keras.build_classifier(bert_keras.build_encoder(config), 3, 0.1)
+        copy = bert_keras.float32_copy(trained.get_weights(), config, 3)
+        assert keras.mixed_precision.global_policy().name == policy
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    def compute_dtypes(model):  # of the layers that hold weights (the inputs are int32 ids)
+        return {layer.compute_dtype for layer in model.submodules if isinstance(layer, keras.layers.Layer)
+                and layer.weights}
+
+    assert policy[6:] in compute_dtypes(trained) and compute_dtypes(copy) == {"float32"}
+    for ours, theirs in zip(copy.weights, trained.weights, strict=True):
+        assert ours.dtype == tf.float32 and ours.name == theirs.name
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    ids = {"input_word_ids": tf.constant([[2, 7, 9, 3]]), "input_mask": tf.ones([1, 4], tf.int32),
+           "input_type_ids": tf.zeros([1, 4], tf.int32)}
+    logits = copy(ids)
+    assert logits.dtype == tf.float32
+    # The float32 copy agrees with the trained model up to the training policy's 16-bit rounding.
+    np.testing.assert_allclose(logits, tf.cast(trained(ids), tf.float32), atol=5e-2)

@@ -37,39 +37,16 @@ def test_pruned_run_exports_50_percent_sparse_kernels(pruned_run):
 
 def test_eval_results_in_the_seeds_format(pruned_run):
     results = json.load(open(os.path.join(pruned_run, "eval_results.json")))
-    assert results["global_step"] == 24 and results["task"] == "RTE"
+    assert results["global_step"] == 12 and results["task"] == "RTE"
     assert 0 <= results["eval_accuracy"] <= 1 and np.isfinite(results["eval_loss"])
     # pruned_run trains in the test process: its "start" is train.py's import, earlier than this run's steps.
     assert 0 < results["time_to_first_step_s"] < results["wall_time_s"]
     assert results["train_time_s"] + results["eval_time_s"] < results["wall_time_s"]
     text = open(os.path.join(pruned_run, "eval_results.txt")).read().splitlines()
     assert f"eval_accuracy = {results['eval_accuracy']}" in text
-    assert "global_step = 24" in text
+    assert "global_step = 12" in text
     assert any(line.startswith("train_time: ") and line.endswith(" min") for line in text)
     assert any(line.startswith("eval_time: ") for line in text)
-
-
-def test_saved_model_serves_raw_text_without_the_project(pruned_run):
-    """A fresh process that imports only TensorFlow (and tensorflow_text's ops) recomputes eval_accuracy."""
-    script = f"""
-import json, sys
-import numpy as np, tensorflow as tf, tensorflow_text  # noqa: F401 (registers the WordPiece ops)
-rows = [l.rstrip("\\n").split("\\t") for l in open({os.path.join(GLUE, "RTE", "dev.tsv")!r}, encoding="utf-8")][1:]
-model = tf.saved_model.load({os.path.join(pruned_run, "saved_model")!r})
-serve = model.signatures["serving_default"]
-out = serve(sentence1=tf.constant([r[1] for r in rows]), sentence2=tf.constant([r[2] for r in rows]))
-labels = [r[3] for r in rows]
-print(json.dumps({{"accuracy": float(np.mean([p.decode() == l for p, l in zip(out["label"].numpy(), labels)])),
-                  "task": model.task.numpy().decode(), "dtype": out["probabilities"].dtype.name,
-                  "project": [m for m in sys.modules if m.split(".")[0] in ("bert_keras", "glue_tasks", "train")]}}))
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), cwd="/")
-    assert result.returncode == 0, result.stderr
-    served = json.loads(result.stdout.strip().splitlines()[-1])
-    results = json.load(open(os.path.join(pruned_run, "eval_results.json")))
-    assert served["accuracy"] == pytest.approx(results["eval_accuracy"], abs=1e-9)
-    assert served["task"] == "RTE" and served["dtype"] == "float32" and served["project"] == []
 
 
 def test_tensorboard_holds_loss_learning_rate_metrics_and_sparsity(pruned_run):
@@ -107,6 +84,9 @@ def test_bad_inputs_fail_before_training(minilm_dir, tmp_path):
     assert not os.path.exists(tmp_path / "b" / "backup")
 
 
+# ~100 s each, so --runslow. The default run trains under mixed_float16 in the non-finite test below,
+# and test_serving checks float32_copy (the export's dtype) under both mixed policies.
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_trains_and_exports_float32(minilm_dir, tmp_path, precision):
     output_dir = str(tmp_path / precision)
@@ -118,6 +98,8 @@ def test_mixed_precision_trains_and_exports_float32(minilm_dir, tmp_path, precis
 
 
 def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_state(minilm_dir, tmp_path, monkeypatch):
+    """Under mixed_float16, where Keras' loss scaling skips steps with non-finite gradients: a NaN
+    learning rate makes the weights NaN with finite gradients, and the run must still stop."""
     import train
 
     real = train.WarmupLinearDecay.__call__
@@ -125,7 +107,8 @@ def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_state(mini
                         lambda self, step: tf.where(step >= 4, np.nan, real(self, step)))
     output_dir = str(tmp_path / "nan")
     with pytest.raises(SystemExit, match=r"training loss became nan.*last good state is in .*/backup"):
-        train_in_process(short_run_flags(minilm_dir, output_dir, "--max_steps=12", "--save_checkpoints_steps=2"))
+        train_in_process(short_run_flags(minilm_dir, output_dir, "--max_steps=12", "--save_checkpoints_steps=2",
+                                         precision="float16"))
     reader = tf.train.load_checkpoint(os.path.join(output_dir, "backup", "chief"))
     kernels = [n for n in reader.get_variable_to_shape_map() if "kernel" in n and "OPTIMIZER" not in n]
     assert kernels and all(np.isfinite(reader.get_tensor(n)).all() for n in kernels)
