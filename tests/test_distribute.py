@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from conftest import PRUNED, PRUNED_RUN, REPO, short_run_flags, train_in_process
 
+
 def start_train(args, env=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     return subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, env=env,

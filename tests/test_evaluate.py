@@ -152,8 +152,8 @@ def test_errors_name_the_problem_and_exit_non_zero(pruned_run, mnli_model, tmp_p
          r"holds an eval_results.json that evaluate.py did not write"),
     ]
     before = open(os.path.join(pruned_run, "eval_results.json")).read()
-    # The first case as users meet it (exit status 1, the message last on stderr); then every case's
-    # sys.exit message from evaluate.main in one process, which saves a TensorFlow start-up a case.
+    # The first case as users meet it (exit status 1, the message last on stderr); then the others'
+    # sys.exit messages from evaluate.main in one process, which saves a TensorFlow start-up a case.
     result = evaluate(*cases[0][0], f"--glue_dir={GLUE}")
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
@@ -172,12 +172,12 @@ for args in json.loads(sys.argv[1]):
         exits.append(e.code)
 print(json.dumps(exits))
 """
-    runs = json.dumps([[*args, f"--glue_dir={GLUE}"] for args, _ in cases])
+    runs = json.dumps([[*args, f"--glue_dir={GLUE}"] for args, _ in cases[1:]])
     result = subprocess.run([sys.executable, "-c", script, runs], cwd=REPO, capture_output=True, text=True,
                             timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert result.returncode == 0, result.stderr[-5000:]
     exits = json.loads(result.stdout.strip().splitlines()[-1])
-    for (args, message), code in zip(cases, exits, strict=True):
+    for (args, message), code in zip(cases[1:], exits, strict=True):
         assert isinstance(code, str), (args, code)  # sys.exit with a message: exit status 1
         last = code.strip().splitlines()[-1]
         assert last.startswith("error: ") and re.search(message, last), (args, last)

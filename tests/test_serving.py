@@ -67,6 +67,7 @@ def test_float32_copy_of_a_mixed_precision_model_computes_in_float32(policy):
         assert keras.mixed_precision.global_policy().name == policy
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
     def compute_dtypes(model):  # of the layers that hold weights (the inputs are int32 ids)
         return {layer.compute_dtype for layer in model.submodules if isinstance(layer, keras.layers.Layer)
                 and layer.weights}

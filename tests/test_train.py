@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import GLUE, PRUNED, REPO, short_run_flags, train_in_process
+from conftest import PRUNED, REPO, short_run_flags, train_in_process
 
 
 def train_subprocess(args, **kwargs):
