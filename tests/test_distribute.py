@@ -129,9 +129,10 @@ def test_killed_worker_stops_the_job_which_resumes_to_the_same_model(pruned_run,
 
 
 def test_masks_are_identical_on_every_replica_and_uneven_batches_weigh_examples_equally():
-    """In one process with two logical CPUs: the pruning masks of each replica, and one step on a
+    """In one process with two logical CPUs: the pruning masks of each replica, one step on a
     batch of 5 (split 3 + 2) against the same step on one device, with train.py's loss and with
-    Keras' own (which weighs the 2 examples more and so moves the weights elsewhere)."""
+    Keras' own (which weighs the 2 examples more and so moves the weights elsewhere), and which
+    of train.AdamW's updates each replica's gradients take."""
     script = r"""
 import json, os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -166,10 +167,33 @@ keras_two = trained(keras_loss, strategy).get_weights()[0]
 pruned = trained(ours, strategy, prune=True)
 masks = [v for v in pruned.variables if "mask" in v.name]
 per_replica = [[m.numpy() for m in strategy.experimental_local_results(mask)] for mask in masks]
+
+class RecordingAdamW(train.AdamW):  # which update, the fused dense one or Keras' sparse one, gets each gradient
+    path = "dense"
+    updates = []
+    def _update_step_xla(self, gradient, variable, key):
+        RecordingAdamW.path = "sparse"
+        try:
+            return super()._update_step_xla(gradient, variable, key)
+        finally:
+            RecordingAdamW.path = "dense"
+    def _update_step(self, gradient, variable):
+        kind = "embedding" if "embedding" in variable.name else "dense layer"
+        RecordingAdamW.updates.append([self.path, kind, type(gradient).__name__.replace("Symbolic", "")])
+        return super()._update_step(gradient, variable)
+
+with strategy.scope():
+    embedded = keras.Sequential([keras.layers.Embedding(50, 4, input_length=3), keras.layers.Flatten(),
+                                 keras.layers.Dense(2)])
+    optimizer = RecordingAdamW(learning_rate=1e-3, weight_decay=0.01, global_clipnorm=1.0)
+    optimizer.jit_compile = True
+    embedded.compile(optimizer, ours)
+embedded.fit(np.array([[1, 2, 3], [4, 5, 1]] * 2), np.array([0, 1] * 2), batch_size=4, epochs=2, verbose=0)
 print(json.dumps({"ours": float(np.abs(two - one).max()), "keras": float(np.abs(keras_two - one).max()),
                   "masks": len(masks), "replicas": [len(r) for r in per_replica],
                   "same": all(np.array_equal(r[0], x) for r in per_replica for x in r),
-                  "sparsity": [float(np.mean(r[0] == 0)) for r in per_replica]}))
+                  "sparsity": [float(np.mean(r[0] == 0)) for r in per_replica],
+                  "updates": sorted(set(map(tuple, RecordingAdamW.updates)))}))
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO))
@@ -178,6 +202,9 @@ print(json.dumps({"ours": float(np.abs(two - one).max()), "keras": float(np.abs(
     assert found["ours"] < 1e-6 < 1e-3 < found["keras"], found
     assert found["masks"] == 1 and found["replicas"] == [2] and found["same"], found
     assert found["sparsity"] == [0.5], found
+    # The embedding's IndexedSlices take Keras' sparse update; fused into the dense one, their row
+    # count, new at nearly every step, made XLA compile that update anew at every step (~4 s).
+    assert found["updates"] == [["dense", "dense layer", "Tensor"], ["sparse", "embedding", "IndexedSlices"]], found
 
 
 def test_strategy_errors_name_the_flag(dropout_free_minilm, tmp_path, monkeypatch):
