@@ -6,8 +6,8 @@ r"""Evaluates a fine-tuned model on GLUE, writes the GLUE server's files, and su
   python evaluate.py --summarize out/                                   # results.md over every run in out/
 
 `--model` is a SavedModel that train.py exported, or a train.py output folder. A folder is read at
-its latest checkpoint (`backup/`, finished or not): the model is rebuilt from `train_config.json`,
-restored, and exported to `OUTPUT_DIR/eval_step_<N>/saved_model`. Either way the predictions come
+its latest checkpoint (`backup/`, finished or not): the model is rebuilt from its RunConfig
+(`train_config.json`), restored, and exported to `OUTPUT_DIR/eval_step_<N>/saved_model`. Either way the predictions come
 from the SavedModel's raw-text signature, the very thing that is served.
 
 Validation writes `eval_results.txt` (the seed's format) and `.json` (metrics, loss, the model's
@@ -17,28 +17,20 @@ model also writes `AX.tsv`, the diagnostic set). They go into `--output_dir`, by
 SavedModel's folder (or `eval_step_<N>/`).
 """
 
-import json
 import os
 import sys
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2: tfmot and tensorflow-hub need it
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as train.py: oneDNN's CPU kernels on AVX2 CPUs too
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
+import bert_keras  # noqa: E402  (first: it sets TensorFlow's environment, Keras 2 and oneDNN, before TF loads)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
 import tensorflow_text  # noqa: E402,F401 (the WordPiece ops a SavedModel's preprocessor runs)
-# tfmot exports no name for this walk over a model's pruning wrappers.
-from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (  # noqa: E402
-    collect_prunable_layers)
 
-import bert_keras  # noqa: E402
 import glue_tasks  # noqa: E402
-import pruning_schedules  # noqa: E402
-from bert_keras.serving import export_text_classifier  # noqa: E402
-from glue_tasks import results as glue_results  # noqa: E402
+from training import export, run_folder, summary  # noqa: E402
+from training.config import ConfigError, RunConfig  # noqa: E402
 
 flags.DEFINE_string("task", None, f"GLUE task ({', '.join(glue_tasks.TASK_NAMES)}); ax takes an MNLI model.")
 flags.DEFINE_string("model", None, "A SavedModel exported by train.py, or a train.py output folder "
@@ -67,55 +59,32 @@ def resolve_model(path, task):
     """(SavedModel folder, default output folder, training step or None) for --model.
 
     A training folder's latest checkpoint is exported first. A SavedModel's step is the one train.py
-    recorded beside it, when it is the `saved_model/` of a run.
+    recorded beside it, when it is the `saved_model/` of a finished run.
     """
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        run_results = os.path.join(os.path.dirname(os.path.abspath(path)), "eval_results.json")
+        run_dir = os.path.dirname(os.path.abspath(path))
         step = None
-        if os.path.basename(os.path.abspath(path)) == "saved_model" and os.path.isfile(run_results):
-            with open(run_results) as f:
-                step = json.load(f).get("global_step")
+        if os.path.basename(os.path.abspath(path)) == "saved_model" and run_folder.is_finished(run_dir):
+            step = run_folder.read_results(run_dir).get("global_step")
         return path, path, step
-    if os.path.isfile(os.path.join(path, "train_config.json")):
+    if run_folder.is_run(path):
         return export_latest_checkpoint(path, task)
     raise EvaluationError(f"--model {path}: no model there; expected a SavedModel folder (saved_model.pb) or a "
                           f"train.py output folder (train_config.json and backup/)")
 
 
 def export_latest_checkpoint(run_dir, task):
-    """Rebuilds the run's model from train_config.json, restores its latest backup, exports it."""
-    with open(os.path.join(run_dir, "train_config.json")) as f:
-        config = json.load(f)
-    check_task(glue_tasks.get_task(config["task"]).glue_name, task, f"{run_dir}/train_config.json")
-    step, checkpoint = bert_keras.training_step(run_dir)
-    if checkpoint is None:
-        raise EvaluationError(f"--model {run_dir}: a train.py folder with no checkpoint yet "
-                              f"({run_dir}/backup/chief is empty)")
+    """Rebuilds the run's model from its RunConfig, restores its latest backup, exports it."""
+    config = RunConfig.load(run_dir)
+    trained_task = glue_tasks.get_task(config.task)
+    check_task(trained_task.glue_name, task, f"{run_dir}/train_config.json")
+    step, _ = run_folder.latest_checkpoint(run_dir)
     output_dir = os.path.join(run_dir, f"eval_step_{step}")
     saved_model_dir = os.path.join(output_dir, "saved_model")
-    if os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+    if step and os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
         return saved_model_dir, output_dir, step  # exported by an earlier evaluation of this same step
-
-    trained_task = glue_tasks.get_task(config["task"])
-    pretrained = bert_keras.load_encoder(config["init_checkpoint"])
-    encoder, pruned = pretrained.encoder, []
-    if config["target_sparsity"] > 0:
-        pruned = pruning_schedules.select_layers(encoder, pooler=config["prune_pooler"],
-                                                 word_embeddings=config["prune_word_embeddings"],
-                                                 patterns=config["prune_layers"])
-        # Restoring needs the wrappers' variables (masks, thresholds, step), not the schedule's timing.
-        encoder = pruning_schedules.prune_encoder(encoder, pruned, tfmot.sparsity.keras.ConstantSparsity(0.5, 0))
-    outputs = 1 if trained_task.is_regression else len(trained_task.labels)
-    model = bert_keras.build_classifier(encoder, outputs, 0.0)
-    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
-    for wrapper in collect_prunable_layers(model):
-        wrapper.pruning_obj.weight_mask_op()  # a backup between mask updates holds unmasked weights
-    stripped = tfmot.sparsity.keras.strip_pruning(model) if pruned else model
-    serving = bert_keras.float32_copy(stripped.get_weights(), pretrained.config, outputs)
-    preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case,
-                                               config["max_seq_length"])
-    export_text_classifier(saved_model_dir, serving, preprocessor, task=trained_task.glue_name,
-                           text_fields=trained_task.text_fields, label_names=trained_task.labels)
+    model, step, pretrained = export.restore_latest(run_dir, config, trained_task)
+    export.export(saved_model_dir, model, pretrained, trained_task, config.max_seq_length)
     return saved_model_dir, output_dir, step
 
 
@@ -145,7 +114,7 @@ def predict(model, task, split):
     """Runs the raw-text signature over a whole split: (outputs as NumPy, labels, idx), in file order."""
     serve = model.signatures["serving_default"]
     examples = glue_tasks.load(task, split, data_dir=FLAGS.data_dir, manual_dir=FLAGS.tfds_manual_dir,
-                               glue_dir=FLAGS.glue_dir)
+                               glue_dir=FLAGS.glue_dir)  # the data flags as train.py's
     outputs, labels, idx = [], [], []
     for batch in examples.batch(FLAGS.eval_batch_size).prefetch(tf.data.AUTOTUNE):
         out = serve(**{field: batch[field] for field in task.text_fields})
@@ -179,7 +148,7 @@ def evaluate_split(model, task, split):
 def evaluation_splits(task):
     """The dev split(s) of --split validation, and for --split test the (task, split) pairs to predict."""
     if FLAGS.split == "validation":
-        splits = [s for s in task.splits if s.startswith("validation")]
+        splits = task.dev_splits
         if not splits:
             raise EvaluationError(f"--task {task.tfds_name} --split validation: {task.glue_name} has no labelled "
                                   f"split (GLUE keeps its labels private); use --split test")
@@ -193,25 +162,11 @@ def evaluation_splits(task):
 
 def check_output_dir(output_dir):
     """Refuses a folder whose eval_results.json another program wrote (train.py's, say)."""
-    existing = os.path.join(output_dir, "eval_results.json")
-    if os.path.exists(existing):
-        with open(existing) as f:
-            if json.load(f).get("written_by") != WRITTEN_BY:
-                raise EvaluationError(f"--output_dir {output_dir}: holds an eval_results.json that evaluate.py did "
-                                      "not write; choose another --output_dir")
+    if os.path.exists(os.path.join(output_dir, run_folder.RESULTS_FILE)):
+        if run_folder.read_results(output_dir).get("written_by") != WRITTEN_BY:
+            raise EvaluationError(f"--output_dir {output_dir}: holds an eval_results.json that evaluate.py did "
+                                  "not write; choose another --output_dir")
     os.makedirs(output_dir, exist_ok=True)
-
-
-def write_eval_results(output_dir, results):
-    """eval_results.txt in the seed's format (`key = value`, then eval_time in minutes) and .json."""
-    with open(os.path.join(output_dir, "eval_results.txt"), "w") as f:
-        for key in sorted(k for k in results if k.startswith("eval_") and k != "eval_time_s"):
-            f.write(f"{key} = {results[key]}\n")
-        if results.get("global_step") is not None:
-            f.write(f"global_step = {results['global_step']}\n")
-        f.write(f"eval_time: {results['eval_time_s'] / 60:.2f} min\n")
-    with open(os.path.join(output_dir, "eval_results.json"), "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True)
 
 
 def evaluate(task, model_path):
@@ -232,15 +187,14 @@ def evaluate(task, model_path):
                "global_step": step}
     for _, split in evaluation_splits(task):
         metrics, idx, shown = evaluate_split(model, task, split)
-        prefix = "eval_mm_" if split == "validation_mismatched" else "eval_"
-        results.update({prefix + k: v for k, v in metrics.items()})
+        results.update({glue_tasks.metric_prefix(split) + k: v for k, v in metrics.items()})
         path = os.path.join(output_dir, f"predictions_{split}.tsv")
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write("index\tprediction\n")
             f.writelines(f"{i}\t{p}\n" for i, p in zip(idx, shown))
     results["eval_time_s"] = time.time() - start
-    results["footprint"] = pruning_schedules.footprint(saved_model_dir, model.classifier_weights)
-    write_eval_results(output_dir, results)
+    results["footprint"] = export.footprint(saved_model_dir, model.classifier_weights)
+    run_folder.write_results(output_dir, results)
     print("\n".join(f"{k} = {v}" for k, v in sorted(results.items()) if k.startswith("eval_") and k != "eval_time_s"))
     print(f"wrote {output_dir}/eval_results.txt, .json")
 
@@ -250,7 +204,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
         if FLAGS.summarize:
-            for path in glue_results.summarize(FLAGS.summarize):
+            for path in summary.summarize(FLAGS.summarize):
                 print(f"wrote {path}")
             return
         if not FLAGS.task or not FLAGS.model:
@@ -258,7 +212,7 @@ def main(argv):
         evaluate(glue_tasks.get_task(FLAGS.task), FLAGS.model)
     except glue_tasks.DownloadUnavailableError as e:
         sys.exit(f"error: {e}\nOffline, pass --glue_dir FOLDER (GLUE's original files) or --tfds_manual_dir FOLDER.")
-    except (EvaluationError, bert_keras.CheckpointError, glue_tasks.MalformedFileError, FileNotFoundError,
+    except (EvaluationError, ConfigError, run_folder.RunFolderError, bert_keras.CheckpointError, glue_tasks.MalformedFileError, FileNotFoundError,
             ValueError) as e:
         sys.exit(f"error: {e}")
 

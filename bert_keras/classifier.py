@@ -1,12 +1,9 @@
 """The task model: a BERT encoder, dropout and a dense head on `pooled_output`, as BERT's run_classifier.py.
 
-train.py fine-tunes it; evaluate.py rebuilds it to restore a training checkpoint. `float32_copy`
-gives the model that is exported: float32 whatever the training policy, no dropout, no wrappers.
+training.model compiles it for fine-tuning; training.export rebuilds it to restore a checkpoint.
+`float32_copy` gives the model that is exported: float32 whatever the training policy, no dropout, no wrappers.
 """
 
-import os
-
-import tensorflow as tf
 import tf_keras as keras
 
 from bert_keras.encoder import INPUT_NAMES, build_encoder, with_output_range
@@ -26,19 +23,6 @@ def build_classifier(encoder, num_outputs, dropout_rate, name="bert_classifier")
         num_outputs, dtype="float32", name="classifier",
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02))(pooled)
     return keras.Model(features, logits, name=name)
-
-
-def training_step(run_dir):
-    """The optimizer step of the latest checkpoint in a train.py folder's `backup/`, and its path.
-
-    (0, None) when there is none. The checkpoints are Keras' BackupAndRestore ones, a
-    `tf.train.Checkpoint(model=...)` of the compiled classifier.
-    """
-    checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "backup", "chief"))
-    if checkpoint is None:
-        return 0, None
-    step = tf.train.load_checkpoint(checkpoint).get_tensor("model/optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE")
-    return int(step), checkpoint
 
 
 def float32_copy(weights, config, num_outputs, name="bert_classifier"):

@@ -122,8 +122,18 @@ class TaskSpec:
         return self.labels is None
 
     @property
+    def num_outputs(self) -> int:
+        """The classifier's outputs: one score for regression, else one logit a label."""
+        return 1 if self.is_regression else len(self.labels)
+
+    @property
     def splits(self) -> tuple[str, ...]:
         return tuple(self.files)
+
+    @property
+    def dev_splits(self) -> tuple[str, ...]:
+        """The labelled dev splits, each evaluated on its own (MNLI: matched, then mismatched)."""
+        return tuple(s for s in self.files if s.startswith("validation"))
 
     @property
     def test_splits(self) -> tuple[str, ...]:
@@ -215,6 +225,11 @@ TASKS: tuple[TaskSpec, ...] = (
 
 TASK_NAMES: tuple[str, ...] = tuple(spec.tfds_name for spec in TASKS)
 _BY_NAME = {name.lower(): spec for spec in TASKS for name in (spec.tfds_name, spec.glue_name)}
+
+
+def metric_prefix(split: str) -> str:
+    """The prefix of a dev split's results, as the seed writes them: eval_*, and MNLI-mm's eval_mm_*."""
+    return "eval_mm_" if split == "validation_mismatched" else "eval_"
 
 
 def get_task(name: "str | TaskSpec") -> TaskSpec:

@@ -1,16 +1,12 @@
-"""How sparse a model is: zeros in every Dense kernel and Embedding matrix, with totals, as JSON and a table;
-and what that buys on disk (`footprint`).
+"""How sparse a model is: zeros in every Dense kernel and Embedding matrix, with totals, as JSON and a table.
 
 The same numbers come out before and after `strip_pruning`: weights are named after the wrapped
 layer (never `prune_low_magnitude_...`), and the wrappers' own masks, thresholds and step counters
 are left out of the parameter totals.
 """
 
-import gzip
-import io
 import json
 import os
-import tarfile
 
 import numpy as np
 import tensorflow as tf
@@ -133,63 +129,3 @@ def write_report(report, directory):
     with tf.io.gfile.GFile(text_path, "w") as f:
         f.write(format_table(report) + "\n")
     return json_path, text_path
-
-
-# What TensorFlow writes into a SavedModel folder; anything else there (evaluate.py's results) is not the model.
-SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra")
-
-
-class _ByteCounter(io.RawIOBase):
-    def __init__(self):
-        self.count = 0
-
-    def writable(self):
-        return True
-
-    def write(self, data):
-        self.count += len(data)
-        return len(data)
-
-
-def _is_matrix(variable):
-    """A Dense kernel or an Embedding matrix (what pruning may target)."""
-    return len(variable.shape) == 2 and variable.name.rsplit("/", 1)[-1].split(":")[0] in ("kernel", "embeddings")
-
-
-def footprint(saved_model_dir, variables):
-    """What a (pruned) SavedModel costs: parameters, zeros per matrix, bytes on disk and gzip-compressed.
-
-    Unstructured zeros do not shrink a dense file: the honest size of a sparse model is what a
-    general-purpose compressor makes of it, here TensorFlow's files as `tar czf` packs them (gzip level 6).
-
-    Args:
-      saved_model_dir: str. An exported SavedModel.
-      variables: its variables (the exported Keras model's weights, or the loaded
-        SavedModel's `classifier_weights`); the floating-point ones are counted.
-
-    Returns:
-      A JSON-serialisable dict: "parameters", "zeros", "nonzero", "sparsity"; "matrices", one entry
-      per 2-D kernel or embedding matrix {"name", "shape", "size", "zeros", "sparsity"};
-      "saved_model_bytes" and "saved_model_gzip_bytes".
-    """
-    weights = [v for v in variables if v.dtype.is_floating]
-    counts = [_count(v.numpy()) for v in weights]
-    matrices = [{"name": v.name.rsplit(":", 1)[0], "shape": [int(d) for d in v.shape], **c,
-                 "sparsity": c["zeros"] / c["size"]} for v, c in zip(weights, counts) if _is_matrix(v)]
-    size, zeros = sum(c["size"] for c in counts), sum(c["zeros"] for c in counts)
-
-    files = []
-    for entry in SAVED_MODEL_ENTRIES:
-        path = os.path.join(saved_model_dir, entry)
-        if os.path.isdir(path):
-            files += sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names)
-        elif os.path.isfile(path):
-            files.append(path)
-    counter = _ByteCounter()
-    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz, \
-            tarfile.open(fileobj=gz, mode="w|") as tar:
-        for path in files:
-            tar.add(path, arcname=os.path.relpath(path, saved_model_dir))
-    return {"parameters": size, "zeros": zeros, "nonzero": size - zeros, "sparsity": zeros / size if size else 0.0,
-            "matrices": matrices, "saved_model_bytes": sum(os.path.getsize(path) for path in files),
-            "saved_model_gzip_bytes": counter.count}

@@ -19,7 +19,7 @@ DEFAULT_END_PERCENT = 70
 
 
 def make_schedule(kind, target_sparsity, *, begin_step, end_step, frequency=100, initial_sparsity=0.0, power=3):
-    """A tfmot pruning schedule for the `--pruning_*` flags.
+    """A tfmot pruning schedule from a run's pruning settings.
 
     Args:
       kind: str. "polynomial_decay": sparsity rises from `initial_sparsity` at `begin_step` to
@@ -38,16 +38,16 @@ def make_schedule(kind, target_sparsity, *, begin_step, end_step, frequency=100,
       A `tfmot.sparsity.keras.PolynomialDecay` or `ConstantSparsity`.
 
     Raises:
-      ValueError: naming the flag whose value cannot give a run that reaches its target.
+      ValueError: naming the argument whose value cannot give a run that reaches its target.
     """
     if kind not in SCHEDULE_KINDS:
-        raise ValueError(f"--pruning_schedule={kind!r}: expected one of {', '.join(SCHEDULE_KINDS)}")
+        raise ValueError(f"kind={kind!r}: expected one of {', '.join(SCHEDULE_KINDS)}")
     if not 0.0 <= target_sparsity < 1.0:
-        raise ValueError(f"--target_sparsity={target_sparsity}: expected a fraction in [0, 1)")
+        raise ValueError(f"target_sparsity={target_sparsity}: expected a fraction in [0, 1)")
     if begin_step < 0:
-        raise ValueError(f"--pruning_begin_step={begin_step}: expected a step >= 0")
+        raise ValueError(f"begin_step={begin_step}: expected a step >= 0")
     if frequency < 1:
-        raise ValueError(f"--pruning_frequency={frequency}: expected an integer >= 1")
+        raise ValueError(f"frequency={frequency}: expected an integer >= 1")
     if kind == "constant":
         return tfmot.sparsity.keras.ConstantSparsity(target_sparsity, begin_step, end_step=-1, frequency=frequency)
 
@@ -56,14 +56,14 @@ def make_schedule(kind, target_sparsity, *, begin_step, end_step, frequency=100,
     if not power > 0:
         raise ValueError(f"power={power}: expected a positive exponent")
     if end_step <= begin_step:
-        raise ValueError(f"--pruning_end_step={end_step}: must be after --pruning_begin_step={begin_step}")
+        raise ValueError(f"end_step={end_step}: must be after begin_step={begin_step}")
     if (end_step - begin_step) % frequency:
         below = begin_step + (end_step - begin_step) // frequency * frequency
         nearest = [step for step in (below, below + frequency) if step > begin_step]
         raise ValueError(
-            f"--pruning_end_step={end_step}: end - begin ({end_step} - {begin_step}) is not a multiple of "
-            f"--pruning_frequency={frequency}, so tfmot would last update the masks before the end step, short "
-            f"of --target_sparsity={target_sparsity}; use --pruning_end_step in {nearest} or change the frequency")
+            f"end_step={end_step}: end - begin ({end_step} - {begin_step}) is not a multiple of "
+            f"frequency={frequency}, so tfmot would last update the masks before the end step, short "
+            f"of target_sparsity={target_sparsity}; use end_step in {nearest} or change the frequency")
     return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity, final_sparsity=target_sparsity,
                                                 begin_step=begin_step, end_step=end_step, power=power,
                                                 frequency=frequency)
@@ -81,7 +81,7 @@ def default_pruning_steps(total_steps, warmup_steps, frequency=100):
     Args:
       total_steps: int >= 1. Training batches in the whole run.
       warmup_steps: int in [0, total_steps). Learning-rate warm-up steps.
-      frequency: int >= 1. The `--pruning_frequency` the schedule will use.
+      frequency: int >= 1. The frequency the schedule will use.
 
     Returns:
       (begin_step, end_step), with end_step <= total_steps.
@@ -94,14 +94,14 @@ def default_pruning_steps(total_steps, warmup_steps, frequency=100):
     if not 0 <= warmup_steps < total_steps:
         raise ValueError(f"warmup_steps={warmup_steps}: expected a value in [0, {total_steps})")
     if frequency < 1:
-        raise ValueError(f"--pruning_frequency={frequency}: expected an integer >= 1")
+        raise ValueError(f"frequency={frequency}: expected an integer >= 1")
     begin_step = warmup_steps
     intervals = max(1, (total_steps * DEFAULT_END_PERCENT // 100 - begin_step) // frequency)
     end_step = begin_step + intervals * frequency
     if end_step > total_steps:
         raise ValueError(
-            f"--pruning_frequency={frequency} does not fit a run of {total_steps} steps whose warm-up ends at step "
-            f"{warmup_steps}: lower it, or give --pruning_begin_step and --pruning_end_step")
+            f"frequency={frequency} does not fit a run of {total_steps} steps whose warm-up ends at step "
+            f"{warmup_steps}: lower it, or give begin_step and end_step")
     return begin_step, end_step
 
 

@@ -188,22 +188,3 @@ def _mask_in_variable_dtype(pruning):
 def _without_autocast(method):
     with enable_auto_cast_variables(None):
         return method()
-
-
-def parse_pair(text, flag):
-    """Two positive integers from a flag value like "1,4".
-
-    Args:
-      text: str. The flag's value.
-      flag: str. The flag's name for the error message, as "--block_size".
-
-    Returns:
-      (int, int).
-    """
-    try:
-        pair = tuple(int(part) for part in str(text).split(","))
-    except ValueError:
-        pair = ()
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"{flag}={text!r}: expected two positive integers separated by a comma, like '1,4'")
-    return pair

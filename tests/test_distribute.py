@@ -132,7 +132,7 @@ def test_masks_are_identical_on_every_replica_and_uneven_batches_weigh_examples_
     """In one process with two logical CPUs: the pruning masks of each replica, one step on a
     batch of 5 (split 3 + 2) against the same step on one device, with train.py's loss and with
     Keras' own (which weighs the 2 examples more and so moves the weights elsewhere), and which
-    of train.AdamW's updates each replica's gradients take."""
+    of training.optimization.AdamW's updates each replica's gradients take."""
     script = r"""
 import json, os
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
@@ -140,7 +140,8 @@ import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tensorflow_model_optimization as tfmot, tf_keras as keras
-import glue_tasks, train
+import glue_tasks
+from training import losses, optimization
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 features = np.random.RandomState(0).normal(size=(5, 16)).astype("float32")
@@ -159,7 +160,7 @@ def trained(loss, strategy, prune=False):
     model.fit(features, labels, batch_size=5, epochs=3, verbose=0, callbacks=callbacks)
     return model
 
-ours = train.loss_function(glue_tasks.get_task("rte"))
+ours = losses.task_loss(glue_tasks.get_task("rte"))
 keras_loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 one = trained(ours, tf.distribute.get_strategy()).get_weights()[0]
 two = trained(ours, strategy).get_weights()[0]
@@ -168,7 +169,7 @@ pruned = trained(ours, strategy, prune=True)
 masks = [v for v in pruned.variables if "mask" in v.name]
 per_replica = [[m.numpy() for m in strategy.experimental_local_results(mask)] for mask in masks]
 
-class RecordingAdamW(train.AdamW):  # which update, the fused dense one or Keras' sparse one, gets each gradient
+class RecordingAdamW(optimization.AdamW):  # which update, the fused dense one or Keras' sparse one, gets each gradient
     path = "dense"
     updates = []
     def _update_step_xla(self, gradient, variable, key):
@@ -212,9 +213,9 @@ def test_strategy_errors_name_the_flag(dropout_free_minilm, tmp_path, monkeypatc
     flags = short_run_flags(dropout_free_minilm, str(tmp_path / "a"), "--max_steps=2")
     with pytest.raises(SystemExit, match=r"multi_worker_mirrored: TF_CONFIG is not set"):
         train_in_process([*flags, "--distribution_strategy=multi_worker_mirrored"])
-    with pytest.raises(app.UsageError, match=r"tpu needs --padding fixed"):
+    with pytest.raises(app.UsageError, match=r"tpu needs padding fixed"):
         train_in_process([*flags, "--distribution_strategy=tpu"])
-    with pytest.raises(SystemExit, match=r"--tpu=grpc://127.0.0.1:\d+: cannot reach it"):
+    with pytest.raises(SystemExit, match=r"--distribution_strategy tpu grpc://127.0.0.1:\d+: cannot reach it"):
         train_in_process([*flags, "--distribution_strategy=tpu", "--padding=fixed",
                           f"--tpu=grpc://127.0.0.1:{free_ports(1)[0]}"])
     assert not os.path.exists(tmp_path / "a")

@@ -4,6 +4,7 @@ evaluate.py runs as a subprocess, as users run it (its flags and train.py's shar
 """
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -186,15 +187,17 @@ print(json.dumps(exits))
 
 def make_runs(pruned_run, root, specs):
     """Copies of a real run's results, as train.py writes them, with the given task, rate, sparsity, metric."""
+    from training.config import RunConfig
+
     real = json.load(open(os.path.join(pruned_run, "eval_results.json")))
+    real_config = RunConfig.load(pruned_run)
     for folder, task, learning_rate, sparsity, metrics, gzip_bytes in specs:
         path = os.path.join(root, folder)
         os.makedirs(path)
-        config = dict(real["hyperparameters"], task=task, learning_rate=learning_rate, target_sparsity=sparsity)
-        with open(os.path.join(path, "train_config.json"), "w") as f:
-            json.dump(config, f)
+        dataclasses.replace(real_config, task=task, learning_rate=learning_rate, target_sparsity=sparsity,
+                            output_dir=path).save(path)
         results = {k: v for k, v in real.items() if not k.startswith("eval_") or k == "eval_time_s"}
-        results.update({f"eval_{k}": v for k, v in metrics.items()}, hyperparameters=config,
+        results.update({f"eval_{k}": v for k, v in metrics.items()},
                        footprint=dict(real["footprint"], saved_model_gzip_bytes=gzip_bytes,
                                       nonzero=int(real["footprint"]["parameters"] * (1 - sparsity))))
         with open(os.path.join(path, "eval_results.json"), "w") as f:
@@ -202,7 +205,7 @@ def make_runs(pruned_run, root, specs):
 
 
 def test_summary_tables_best_runs_and_pruning_gains(pruned_run, tmp_path):
-    from glue_tasks import results
+    from training import summary as run_summary
 
     make_runs(pruned_run, tmp_path, [
         ("rte/lr_2e-05", "rte", 2e-5, 0.0, {"accuracy": 0.60, "loss": 0.7}, 80e6),
@@ -231,7 +234,7 @@ def test_summary_tables_best_runs_and_pruning_gains(pruned_run, tmp_path):
     # One sparsity: no sparsity column, no plot.
     only_dense = tmp_path / "dense"
     make_runs(pruned_run, only_dense, [("a", "rte", 2e-5, 0.0, {"accuracy": 0.6, "loss": 0.7}, 80e6)])
-    written = results.summarize(str(only_dense))
+    written = run_summary.summarize(str(only_dense))
     assert not any(p.endswith(".png") for p in written)
     assert "| RTE | acc | 66.4 | 60.0 | 2e-05 |" in open(only_dense / "results.md").read()
 

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import time
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -100,10 +99,10 @@ def test_mixed_precision_trains_and_exports_float32(minilm_dir, tmp_path, precis
 def test_non_finite_loss_stops_with_a_message_and_keeps_the_last_good_state(minilm_dir, tmp_path, monkeypatch):
     """Under mixed_float16, where Keras' loss scaling skips steps with non-finite gradients: a NaN
     learning rate makes the weights NaN with finite gradients, and the run must still stop."""
-    import train
+    from training import optimization
 
-    real = train.WarmupLinearDecay.__call__
-    monkeypatch.setattr(train.WarmupLinearDecay, "__call__",
+    real = optimization.WarmupLinearDecay.__call__
+    monkeypatch.setattr(optimization.WarmupLinearDecay, "__call__",
                         lambda self, step: tf.where(step >= 4, np.nan, real(self, step)))
     output_dir = str(tmp_path / "nan")
     with pytest.raises(SystemExit, match=r"training loss became nan.*last good state is in .*/backup"):
@@ -137,105 +136,6 @@ def test_token_id_signature_agrees_with_the_text_signature(pruned_run, minilm_di
     by_ids = model.signatures["serve_token_ids"](**ids)
     np.testing.assert_allclose(by_ids["probabilities"], by_text["probabilities"], atol=1e-6)
     assert by_text["label"].numpy().tolist() == [[b"entailment", b"not_entailment"][i] for i in by_ids["label_id"]]
-
-
-def test_a_folder_of_another_configuration_is_refused(tmp_path):
-    import train
-
-    config = {name: None for name in train.RUN_IDENTITY}
-    train.check_output_dir(str(tmp_path / "run"), dict(config, task="rte"))
-    train.check_output_dir(str(tmp_path / "run"), dict(config, task="rte"))  # the same run resumes
-    with pytest.raises(train.RunError, match=r"another configuration \(--task: 'rte' there, 'mrpc' now\)"):
-        train.check_output_dir(str(tmp_path / "run"), dict(config, task="mrpc"))
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(train.RunError, match=r"not empty and holds no run of train.py"):
-        train.check_output_dir(str(tmp_path / "other"), config)
-    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
-
-
-def test_adamw_with_decay_in_the_update_steps_like_keras_adamw():
-    """train.make_optimizer (decay folded into the XLA update) against Keras' own AdamW on the same
-    gradients: clipped at global norm 1, sparse embedding gradients, no decay on biases or LayerNorm."""
-    import tf_keras as keras
-    import train
-
-    def model():
-        keras.utils.set_random_seed(1)
-        ids = keras.Input((3,), dtype="int32")
-        x = keras.layers.Embedding(10, 4, name="word_embeddings")(ids)
-        x = keras.layers.LayerNormalization(name="layer_norm")(keras.layers.Dense(4, name="dense")(x))
-        return keras.Model(ids, x)
-
-    ids = np.array([[1, 2, 3], [3, 4, 4]])
-    schedule = train.WarmupLinearDecay(0.1, 1, 10)
-    ours, reference = model(), model()
-    optimizer = train.make_optimizer(schedule, 0.01)
-    with mock.patch.object(train, "AdamW", keras.optimizers.AdamW):  # the same settings, Keras' own class
-        keras_adamw = train.make_optimizer(schedule, 0.01)
-    assert type(keras_adamw) is keras.optimizers.AdamW and type(optimizer) is train.AdamW
-    for step in range(3):
-        for m, opt in ((ours, optimizer), (reference, keras_adamw)):
-            with tf.GradientTape() as tape:
-                loss = 10.0 * tf.reduce_sum(tf.sin(m(ids) * (step + 1.0)))  # gradient norm well above 1
-            grads = tape.gradient(loss, m.trainable_variables)
-            assert isinstance(grads[0], tf.IndexedSlices)
-            opt.apply_gradients(zip(grads, m.trainable_variables))
-    for a, b in zip(ours.trainable_variables, reference.trainable_variables):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=2e-6, atol=1e-7, err_msg=a.name)
-
-    # A fresh optimizer and zero gradients: Adam's step is 0 (no moments yet), so only the decay
-    # moves a weight, and never a bias or a norm.
-    fresh, optimizer = model(), train.make_optimizer(0.1, 0.01)
-    before = {v.name: v.numpy() for v in fresh.trainable_variables}
-    optimizer.apply_gradients((tf.zeros_like(v), v) for v in fresh.trainable_variables)
-    rate = 0.1 * 0.01
-    for v in fresh.trainable_variables:
-        decays = "kernel" in v.name or "embeddings" in v.name
-        np.testing.assert_allclose(v.numpy(), before[v.name] * (1 - rate if decays else 1), rtol=1e-6, err_msg=v.name)
-
-
-def test_sparse_gradients_reach_the_compiled_update_in_power_of_two_sizes():
-    """An embedding gradient's row count changes with every batch; XLA compiles the update once per
-    size it sees, so train.AdamW pads the rows (zeros at index 0) to the next power of two."""
-    import train
-
-    for rows, size in ((0, 1), (1, 1), (3, 4), (4, 4), (5, 8), (300, 512), (4097, 8192)):
-        slices = tf.IndexedSlices(tf.fill([rows, 3], 2.0), tf.range(rows) + 1, tf.constant([9000, 3]))
-        padded = train.pad_rows_to_power_of_two(slices)
-        assert padded.values.shape == (size, 3) and padded.indices.shape == (size,)
-        np.testing.assert_array_equal(padded.indices.numpy(), np.r_[np.arange(rows) + 1, np.zeros(size - rows)])
-        np.testing.assert_array_equal(tf.convert_to_tensor(padded).numpy(), tf.convert_to_tensor(slices).numpy())
-
-    embeddings = tf.Variable(tf.ones([50, 2]), name="word_embeddings")
-    optimizer = train.make_optimizer(0.1, 0.01)
-    traced = []
-    with mock.patch.object(train.AdamW, "update_step",
-                           lambda self, gradient, variable: traced.append(gradient.indices.shape[0])):
-        for rows in range(3, 10):  # 3, 4 -> 4 rows; 5..8 -> 8; 9 -> 16
-            gradient = tf.IndexedSlices(tf.ones([rows, 2]), tf.range(rows), tf.constant([50, 2]))
-            optimizer.apply_gradients([(gradient, embeddings)])
-    assert traced == [4, 8, 16]  # one trace, and one XLA compile, per size; not one per row count
-
-
-def test_dense_updates_trace_and_compile_once_for_every_variable():
-    """Keras traces and XLA-compiles one update function a variable (~100 for MiniLM-L6 before the
-    first step); train.AdamW updates every dense gradient's variable in one compiled function."""
-    import tf_keras as keras
-    import train
-
-    variables = [tf.Variable(tf.fill([3, 2], float(i)), name=f"dense_{i}/kernel") for i in range(5)]
-    optimizer = train.make_optimizer(0.1, 0.01)
-    for _ in range(3):
-        optimizer.apply_gradients((tf.fill(v.shape, 0.5), v) for v in variables)
-    traces = {f.__name__: f.__get__(optimizer, train.AdamW).experimental_get_tracing_count()
-              for f in (train.AdamW._update_dense_xla, keras.optimizers.Optimizer._update_step_xla)}
-    assert traces == {"_update_dense_xla": 1, "_update_step_xla": 0}
-    assert int(optimizer.iterations) == 3
-    # Every variable got its own update: same start and gradient, so they moved alike.
-    for i, v in enumerate(variables):
-        np.testing.assert_allclose(v.numpy() - i * np.ones([3, 2]) * (1 - 0.1 * 0.01) ** 3,
-                                   variables[0].numpy(), atol=1e-6, err_msg=v.name)
 
 
 @pytest.mark.parametrize("setting, enabled", [(None, True), ("0", False)])

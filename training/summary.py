@@ -1,8 +1,8 @@
 """The seed's result tables from a folder of train.py runs: best per task beside the BERT paper, every run,
 and what pruning bought.
 
-A run is a folder holding train.py's `train_config.json` and `eval_results.json` (a folder with only the
-first is an unfinished run, listed as such). `summarize(root)` writes `results.md`, `results.json` and,
+A run is a run folder (training.run_folder) read through its RunConfig; one without eval_results.json is
+unfinished, and listed as such. `summarize(root)` writes `results.md`, `results.json` and,
 where a task was trained at several sparsities, `sparsity_vs_metric.png`.
 """
 
@@ -10,6 +10,8 @@ import json
 import os
 
 from glue_tasks.specs import TASKS, get_task
+from training import run_folder
+from training.config import RunConfig
 
 # BERT-base on GLUE's test server, Devlin et al. (2019), Table 1; the metric each number is (F1 for QQP and
 # MRPC, Spearman for STS-B, Matthews for CoLA, accuracy elsewhere; MNLI matched/mismatched). WNLI: not reported.
@@ -27,21 +29,18 @@ def find_runs(root):
     if not os.path.isdir(root):
         raise FileNotFoundError(f"--summarize {root}: no such folder")
     finished, unfinished = [], []
-    for folder, subfolders, files in os.walk(root):
+    for folder, subfolders, _ in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if d not in _NOT_RUNS and not d.startswith("eval_step_"))
-        if "train_config.json" not in files:
+        if not run_folder.is_run(folder):
             continue
-        if "eval_results.json" not in files:
+        if not run_folder.is_finished(folder):
             unfinished.append(os.path.relpath(folder, root))
             continue
-        with open(os.path.join(folder, "eval_results.json")) as f:
-            results = json.load(f)
-        config = results["hyperparameters"]
-        task = get_task(config["task"])
+        config, results = RunConfig.load(folder), run_folder.read_results(folder)
         finished.append({
-            "folder": os.path.relpath(folder, root), "task": task.tfds_name,
-            "learning_rate": float(config["learning_rate"]), "target_sparsity": float(config["target_sparsity"]),
-            "seed": config["seed"], "global_step": results["global_step"],
+            "folder": os.path.relpath(folder, root), "task": get_task(config.task).tfds_name,
+            "learning_rate": config.learning_rate, "target_sparsity": config.target_sparsity,
+            "seed": config.seed, "global_step": results["global_step"],
             "train_time_s": results["train_time_s"], "eval_time_s": results["eval_time_s"],
             "metrics": {k[len("eval_"):]: v for k, v in results.items()
                         if k.startswith("eval_") and k not in ("eval_loss", "eval_mm_loss", "eval_time_s")},

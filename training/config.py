@@ -1,0 +1,179 @@
+"""The one run configuration: every setting of a fine-tuning run, typed, with its default and help.
+
+train.py's flags are made from these fields and fill a `RunConfig`; train.py writes it into the run
+folder as `train_config.json`; evaluate.py, the summary and the benchmarks read it back with
+`RunConfig.load`. Fields marked `identity` define what a run computes: resuming a folder that holds
+a run whose identity differs is refused. The others say where data lie or how a run is carried out
+(devices, logging), and may change between a run and its resumption.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+FORMAT_VERSION = 1  # of train_config.json; a folder written before the field existed has none
+CONFIG_FILE = "train_config.json"
+
+
+class ConfigError(ValueError):
+    """A configuration that is invalid, or a train_config.json this version cannot read."""
+
+
+def _field(default, help, *, identity=False, choices=None, lower_bound=None):
+    return dataclasses.field(default=default, metadata={
+        "help": help, "identity": identity, "choices": choices, "lower_bound": lower_bound})
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One fine-tuning run (names as google-research/bert's run_classifier.py where it has one)."""
+
+    # What is trained, on what.
+    task: str = _field("sst2", "GLUE task, as tensorflow-datasets names it.", identity=True)
+    init_checkpoint: str = _field(
+        "uncased_L-12_H-768_A-12", "Pretrained BERT: a name Google released (downloaded), or a TF1, "
+        "Hugging Face or converted folder (see bert_keras.load_encoder).", identity=True)
+    data_dir: Optional[str] = _field(None, "tensorflow-datasets data folder (default ~/tensorflow_datasets).")
+    tfds_manual_dir: Optional[str] = _field(None, "GLUE's own download files, for an offline tfds build.")
+    glue_dir: Optional[str] = _field(None, "Read GLUE's original files from this folder instead of tfds.")
+    output_dir: str = _field("output/sst2", "The run's folder.")
+
+    # Optimisation.
+    learning_rate: float = _field(2e-5, "Peak learning rate.", identity=True)
+    num_train_epochs: float = _field(3.0, "Epochs of training data.", identity=True)
+    max_steps: Optional[int] = _field(None, "Stop after this many steps (a cap, for short runs).", identity=True,
+                                      lower_bound=1)
+    train_batch_size: int = _field(32, "Training batch size (the global batch under a strategy).", identity=True,
+                                   lower_bound=1)
+    eval_batch_size: int = _field(64, "Evaluation batch size.", lower_bound=1)
+    max_seq_length: int = _field(128, "Maximum tokens of [CLS] A [SEP] B [SEP].", identity=True, lower_bound=3)
+    warmup_proportion: float = _field(0.1, "Share of the steps with a linear learning-rate warm-up.",
+                                      identity=True)
+    weight_decay: float = _field(0.01, "AdamW weight decay (not on LayerNorm or biases).", identity=True)
+    seed: int = _field(42, "Random seed (weights of the head, dropout, shuffling).", identity=True)
+
+    # How it runs.
+    save_checkpoints_steps: int = _field(1000, "Back up the training state every N steps (and each epoch).",
+                                         lower_bound=1)
+    log_steps: int = _field(50, "Write training loss and learning rate to TensorBoard every N steps.",
+                            lower_bound=1)
+    mixed_precision: str = _field(
+        "auto", "auto: mixed_float16 on a CUDA GPU, mixed_bfloat16 on a CPU with native bfloat16, float32 "
+        "otherwise.", identity=True, choices=("auto", "float16", "bfloat16", "float32"))
+    xla: bool = _field(False, "Compile the training step with XLA.")
+    distribution_strategy: str = _field(
+        "default", "default: one device; mirrored: every GPU of this machine (without one, its logical CPUs: "
+        "--cpu_devices); multi_worker_mirrored: several machines, each described by TF_CONFIG; tpu: a Cloud TPU "
+        "(--tpu).", choices=("default", "mirrored", "multi_worker_mirrored", "tpu"))
+    tpu: Optional[str] = _field(None, "The TPU's name or grpc:// address for --distribution_strategy tpu "
+                                "('local' on a TPU VM).")
+    cpu_devices: int = _field(1, "Split the CPU into this many logical devices, for mirrored training on a "
+                              "machine without GPUs (tests, demos: they share the same cores).", lower_bound=1)
+    padding: str = _field("bucket", "bucket: pad each batch to its length bucket; fixed: pad to max_seq_length "
+                          "(XLA, TPU).", identity=True, choices=("bucket", "fixed"))
+    bucket_width: int = _field(4, "--padding bucket: tokens between length buckets; batches are padded to a "
+                               "multiple of it (with --xla each batch shape compiles once).", identity=True,
+                               lower_bound=1)
+
+    # Magnitude pruning of the encoder's kernels while fine-tuning (Zhu & Gupta, 2017).
+    target_sparsity: float = _field(0.0, "Final share of zeros in each pruned kernel; 0 trains dense.",
+                                    identity=True)
+    pruning_schedule: str = _field("polynomial_decay", "tfmot's PolynomialDecay (power 3) or ConstantSparsity.",
+                                   identity=True, choices=("polynomial_decay", "constant"))
+    initial_sparsity: float = _field(0.0, "PolynomialDecay's starting sparsity.", identity=True)
+    pruning_begin_step: Optional[int] = _field(None, "First pruning step (default: end of warm-up).",
+                                               identity=True, lower_bound=0)
+    pruning_end_step: Optional[int] = _field(None, "Step reaching target_sparsity (default: 70% of the run).",
+                                             identity=True, lower_bound=1)
+    pruning_frequency: int = _field(100, "Steps between mask updates.", identity=True, lower_bound=1)
+    prune_pooler: bool = _field(False, "Also prune the pooler's kernel.", identity=True)
+    prune_word_embeddings: bool = _field(False, "Also prune the word embeddings.", identity=True)
+    prune_layers: Optional[tuple[str, ...]] = _field(
+        None, "Regular expressions: prune exactly the encoder layers they match.", identity=True)
+    block_size: Optional[tuple[int, int]] = _field(None, "Prune blocks, e.g. '1,4' (tfmot block_size).",
+                                                   identity=True)
+    sparsity_m_by_n: Optional[tuple[int, int]] = _field(None, "Structured M:N sparsity, e.g. '2,4'.",
+                                                        identity=True)
+
+    def __post_init__(self):
+        for name in ("prune_layers", "block_size", "sparsity_m_by_n"):  # JSON gives lists: keep them hashable
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        check(self)
+
+    @property
+    def pruned(self):
+        """Whether the run prunes: the one test of it, here and in every reader of a run folder."""
+        return self.target_sparsity > 0
+
+    def identity(self):
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["identity"]}
+
+    def to_json(self):
+        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, values, where):
+        """A RunConfig from `to_json`'s dict; `where` (the file) names the source in errors."""
+        version = values.get("format_version")
+        if version != FORMAT_VERSION:
+            found = "no format_version" if version is None else f"format_version {version}"
+            raise ConfigError(f"{where}: written by another version of train.py ({found}, this one reads "
+                              f"{FORMAT_VERSION}); train the run again with this version")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names - {"format_version"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown settings {unknown}")
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    def save(self, run_dir):
+        with open(os.path.join(run_dir, CONFIG_FILE), "w") as f:
+            json.dump(self.to_json(), f, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, run_dir):
+        """The configuration of the train.py run in `run_dir`."""
+        path = os.path.join(run_dir, CONFIG_FILE)
+        try:
+            with open(path) as f:
+                values = json.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file; {run_dir} is not a train.py run folder") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_json(values, path)
+
+
+def fields():
+    """The fields of RunConfig, in order: what train.py turns into flags."""
+    return dataclasses.fields(RunConfig)
+
+
+def check(config):
+    """Raises ConfigError naming the setting unless every value is in range and the combination works."""
+    for f in dataclasses.fields(config):
+        value, meta = getattr(config, f.name), f.metadata
+        if value is None:
+            continue
+        if meta["choices"] and value not in meta["choices"]:
+            raise ConfigError(f"{f.name}={value!r}: expected one of {', '.join(meta['choices'])}")
+        if meta["lower_bound"] is not None and value < meta["lower_bound"]:
+            raise ConfigError(f"{f.name}={value}: expected at least {meta['lower_bound']}")
+    for name in ("target_sparsity", "initial_sparsity"):
+        if not 0 <= getattr(config, name) < 1:
+            raise ConfigError(f"{name}={getattr(config, name)}: expected a fraction in [0, 1)")
+    if not 0 <= config.warmup_proportion < 1:
+        raise ConfigError(f"warmup_proportion={config.warmup_proportion}: expected a fraction in [0, 1)")
+    if config.learning_rate <= 0 or config.num_train_epochs <= 0 or config.weight_decay < 0:
+        raise ConfigError("learning_rate and num_train_epochs must be positive and weight_decay >= 0, got "
+                          f"{config.learning_rate}, {config.num_train_epochs}, {config.weight_decay}")
+    for name in ("block_size", "sparsity_m_by_n"):
+        pair = getattr(config, name)
+        if pair is not None and (len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair)):
+            raise ConfigError(f"{name}={pair!r}: expected two positive integers, like (1, 4)")
+    if config.block_size and config.sparsity_m_by_n:
+        raise ConfigError("block_size and sparsity_m_by_n: give one, not both (tfmot would ignore block_size)")
+    if config.distribution_strategy == "tpu" and config.padding != "fixed":
+        raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")

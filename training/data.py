@@ -1,0 +1,47 @@
+"""A run's data, as its RunConfig says: GLUE's splits tokenised once, training and dev batches."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+import bert_keras
+import glue_tasks
+from glue_tasks import inputs
+
+
+@dataclasses.dataclass
+class RunData:
+    preprocessor: bert_keras.BertPreprocessor
+    train: tf.data.Dataset  # tokenised examples, unpadded, cached
+    dev: dict  # dev split -> tokenised examples
+    dev_batches: dict  # dev split -> evaluation batches, in file order
+    dev_labels: dict  # dev split -> NumPy labels, in file order
+    steps_per_epoch: int
+
+
+def load_split(config, task, split):
+    """A GLUE split from where `config` says: GLUE's original files (glue_dir), or tfds."""
+    return glue_tasks.load(task, split, data_dir=config.data_dir, manual_dir=config.tfds_manual_dir,
+                           glue_dir=config.glue_dir)
+
+
+def load_run_data(config, task, pretrained):
+    """The training and dev splits of `task`, tokenised with `pretrained`'s vocabulary."""
+    preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, config.max_seq_length)
+    train = inputs.tokenize(load_split(config, task, "train"), task, preprocessor)
+    dev = {s: inputs.tokenize(load_split(config, task, s), task, preprocessor) for s in task.dev_splits}
+    dev_batches = {s: inputs.evaluation_batches(d, config.eval_batch_size, config.max_seq_length,
+                                                padding=config.padding, bucket_width=config.bucket_width)
+                   for s, d in dev.items()}
+    dev_labels = {s: np.array([e["label"] for e in d.as_numpy_iterator()]) for s, d in dev.items()}
+    steps_per_epoch = inputs.batches_per_epoch(train, config.train_batch_size, config.max_seq_length,
+                                               padding=config.padding, bucket_width=config.bucket_width)
+    return RunData(preprocessor, train, dev, dev_batches, dev_labels, steps_per_epoch)
+
+
+def training_batches(config, examples, epochs, start_step=0):
+    """The run's training batches from `start_step` on: epoch e shuffled by the seed and e alone."""
+    return inputs.training_batches(examples, config.train_batch_size, config.max_seq_length,
+                                   padding=config.padding, bucket_width=config.bucket_width, seed=config.seed,
+                                   epochs=epochs, start_step=start_step)

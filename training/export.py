@@ -1,0 +1,108 @@
+"""The one export of a trained task model, and what it costs on disk.
+
+train.py exports at the end of a run and evaluate.py exports a run's latest checkpoint, both
+through `export`: pruning wrappers stripped, the weights copied into a float32 classifier (whatever
+the training policy), saved as a SavedModel that serves raw text (bert_keras.serving).
+"""
+
+import gzip
+import io
+import os
+import tarfile
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+# tfmot exports no name for this walk over a model's pruning wrappers.
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import collect_prunable_layers
+
+import bert_keras
+from bert_keras.serving import export_text_classifier
+from training import model as task_model
+from training import run_folder
+
+
+def export(path, model, pretrained, task, max_seq_length):
+    """Saves `model` (the task model, wrapped for pruning or not) at `path`; returns the float32 copy saved."""
+    stripped = tfmot.sparsity.keras.strip_pruning(model) if collect_prunable_layers(model) else model
+    serving = bert_keras.float32_copy(stripped.get_weights(), pretrained.config, task.num_outputs)
+    preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, max_seq_length)
+    export_text_classifier(path, serving, preprocessor, task=task.glue_name, text_fields=task.text_fields,
+                           label_names=task.labels)
+    return serving
+
+
+def restore_latest(run_dir, config, task):
+    """(the run's task model at its latest checkpoint, masks applied; its step; the pretrained encoder)."""
+    step, checkpoint = run_folder.latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise run_folder.RunFolderError(f"{run_dir}: a train.py folder with no checkpoint yet "
+                                        f"({run_folder.backup_dir(run_dir)}/chief is empty)")
+    pretrained = bert_keras.load_encoder(config.init_checkpoint)
+    # Restoring needs the wrappers' variables (masks, thresholds, step), not the schedule's timing.
+    encoder, _ = task_model.prune(pretrained.encoder, config, tfmot.sparsity.keras.ConstantSparsity(0.5, 0))
+    model = bert_keras.build_classifier(encoder, task.num_outputs, 0.0)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    for wrapper in collect_prunable_layers(model):
+        wrapper.pruning_obj.weight_mask_op()  # a backup between mask updates holds unmasked weights
+    return model, step, pretrained
+
+
+# What TensorFlow writes into a SavedModel folder; anything else there (evaluate.py's results) is not the model.
+SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra")
+
+
+class _ByteCounter(io.RawIOBase):
+    def __init__(self):
+        self.count = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.count += len(data)
+        return len(data)
+
+
+def _is_matrix(variable):
+    """A Dense kernel or an Embedding matrix (what pruning may target)."""
+    return len(variable.shape) == 2 and variable.name.rsplit("/", 1)[-1].split(":")[0] in ("kernel", "embeddings")
+
+
+def footprint(saved_model_dir, variables):
+    """What a (pruned) SavedModel costs: parameters, zeros per matrix, bytes on disk and gzip-compressed.
+
+    Unstructured zeros do not shrink a dense file: the honest size of a sparse model is what a
+    general-purpose compressor makes of it, here TensorFlow's files as `tar czf` packs them (gzip level 6).
+
+    Args:
+      saved_model_dir: str. An exported SavedModel.
+      variables: its variables (the exported Keras model's weights, or the loaded
+        SavedModel's `classifier_weights`); the floating-point ones are counted.
+
+    Returns:
+      A JSON-serialisable dict: "parameters", "zeros", "nonzero", "sparsity"; "matrices", one entry
+      per 2-D kernel or embedding matrix {"name", "shape", "size", "zeros", "sparsity"};
+      "saved_model_bytes" and "saved_model_gzip_bytes".
+    """
+    weights = [v for v in variables if v.dtype.is_floating]
+    counts = [{"size": int(np.size(v)), "zeros": int(np.count_nonzero(v.numpy() == 0))} for v in weights]
+    matrices = [{"name": v.name.rsplit(":", 1)[0], "shape": [int(d) for d in v.shape], **c,
+                 "sparsity": c["zeros"] / c["size"]} for v, c in zip(weights, counts) if _is_matrix(v)]
+    size, zeros = sum(c["size"] for c in counts), sum(c["zeros"] for c in counts)
+
+    files = []
+    for entry in SAVED_MODEL_ENTRIES:
+        path = os.path.join(saved_model_dir, entry)
+        if os.path.isdir(path):
+            files += sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names)
+        elif os.path.isfile(path):
+            files.append(path)
+    counter = _ByteCounter()
+    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w|") as tar:
+        for path in files:
+            tar.add(path, arcname=os.path.relpath(path, saved_model_dir))
+    return {"parameters": size, "zeros": zeros, "nonzero": size - zeros, "sparsity": zeros / size if size else 0.0,
+            "matrices": matrices, "saved_model_bytes": sum(os.path.getsize(path) for path in files),
+            "saved_model_gzip_bytes": counter.count}
