@@ -21,7 +21,10 @@ import os
 import sys
 import time
 
-from absl import app, flags
+# TensorFlow's C++ logging (CUDA probing on a machine without GPUs, ...) off unless the user sets it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
 
 import bert_keras  # noqa: E402  (first: it sets TensorFlow's environment, Keras 2 and oneDNN, before TF loads)
 import numpy as np  # noqa: E402
@@ -68,6 +71,8 @@ def resolve_model(path, task):
             step = run_folder.read_results(run_dir).get("global_step")
         return path, path, step
     if run_folder.is_run(path):
+        if run_folder.latest_checkpoint(path)[1] is None and run_folder.is_finished(path):
+            return resolve_model(run_folder.saved_model_dir(path), task)  # its backups are gone: the export
         return export_latest_checkpoint(path, task)
     raise EvaluationError(f"--model {path}: no model there; expected a SavedModel folder (saved_model.pb) or a "
                           f"train.py output folder (train_config.json and backup/)")

@@ -10,12 +10,16 @@ resumable checkpoint in `backup/` (rerun the same command after an interruption)
 / `.json` on the dev split(s), `sparsity.txt` / `.json`, and `saved_model/`, which serves raw text.
 """
 
+import json
 import os
+import shutil
 import sys
 import time
 import typing
 
 PROCESS_START = time.time()  # before TensorFlow's import: the time to the first step counts start-up
+# TensorFlow's C++ logging (CUDA probing on a machine without GPUs, ...) off unless the user sets it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags, logging  # noqa: E402
 
@@ -41,6 +45,10 @@ flags.DEFINE_string("task", None, f"GLUE task ({', '.join(TRAINABLE_TASKS)}) or 
 flags.DEFINE_list("learning_rate", ["2e-5"], "Peak learning rate(s); several run one after the other, "
                   "each into OUTPUT_DIR/lr_VALUE.")
 flags.DEFINE_string("output_dir", None, "Where runs go (default output/TASK, or output/ with --task all).")
+flags.DEFINE_bool("overwrite_output_dir", False, "Replace a train.py run in the output folder, finished or "
+                  "not, instead of refusing it (or resuming it).")
+flags.DEFINE_bool("keep_checkpoints", False, "Keep backup/ (the training state, optimizer included) after a "
+                  "finished run; by default it goes, and the folder keeps the export and results.")
 
 
 def _define_config_flags():
@@ -74,34 +82,68 @@ def parse_pair(text, flag):
     except ValueError:
         pair = ()
     if len(pair) != 2 or min(pair) < 1:
-        raise app.UsageError(f"--{flag}={text!r}: expected two positive integers separated by a comma, like '1,4'")
+        raise flags.ValidationError("expected two positive integers separated by a comma, like '1,4'")
     return pair
 
 
-def run_configs():
-    """The RunConfig of every run the flags ask for (tasks x learning rates), checked."""
-    if not FLAGS.task:
-        raise app.UsageError(f"--task is required: one of {', '.join(TRAINABLE_TASKS)} or all")
-    if FLAGS.task != "all" and glue_tasks.get_task(FLAGS.task).tfds_name not in TRAINABLE_TASKS:
-        raise app.UsageError(f"--task {FLAGS.task}: has no training data; one of {', '.join(TRAINABLE_TASKS)}")
-    tasks = TRAINABLE_TASKS if FLAGS.task == "all" else [glue_tasks.get_task(FLAGS.task).tfds_name]
+def parse_tasks(task):
+    """--task -> tfds names of the tasks to train."""
+    if task == "all":
+        return TRAINABLE_TASKS
     try:
-        learning_rates = [float(v) for v in FLAGS.learning_rate]
+        name = glue_tasks.get_task(task).tfds_name
+    except glue_tasks.UnknownTaskError:
+        name = None
+    if name not in TRAINABLE_TASKS:
+        raise flags.ValidationError(f"expected one of {', '.join(TRAINABLE_TASKS)} or all "
+                                    "(the GLUE tasks with training data)")
+    return [name]
+
+
+def flag_value(name, value):
+    """A flag's value as its RunConfig field takes it."""
+    return value and parse_pair(value, name) if name in ("block_size", "sparsity_m_by_n") else value
+
+
+def _is_positive_number(text):
+    try:
+        return float(text) > 0
     except ValueError:
-        raise app.UsageError(f"--learning_rate={','.join(FLAGS.learning_rate)}: expected numbers") from None
-    values = {f.name: FLAGS[f.name].value for f in run_config.fields() if f.name not in SWEEP}
-    for name in ("block_size", "sparsity_m_by_n"):
-        values[name] = values[name] and parse_pair(values[name], name)
+        return False
+
+
+def _validator(name):
+    def check(value):
+        try:
+            run_config.check_value(name, flag_value(name, value))
+        except run_config.ConfigError as e:
+            raise flags.ValidationError(str(e).split(": ", 1)[-1]) from None  # absl names the flag
+        return True
+    return check
+
+
+# Each flag's own value is checked as the flags are parsed; their combinations by run_configs, in main.
+flags.register_validator("task", lambda task: task is None or bool(parse_tasks(task)))
+flags.register_validator("learning_rate", lambda rates: all(_is_positive_number(r) for r in rates),
+                         message="expected positive numbers, comma-separated")
+for _field in run_config.fields():
+    if _field.name not in SWEEP:
+        flags.register_validator(_field.name, _validator(_field.name))
+
+
+def run_configs():
+    """The RunConfig of every run the flags ask for: tasks x learning rates."""
+    if not FLAGS.task:
+        raise run_config.ConfigError(f"task is required: one of {', '.join(TRAINABLE_TASKS)} or all")
+    tasks, learning_rates = parse_tasks(FLAGS.task), [float(v) for v in FLAGS.learning_rate]
+    settings = {f.name: flag_value(f.name, FLAGS[f.name].value) for f in run_config.fields() if f.name not in SWEEP}
     root = FLAGS.output_dir or os.path.join("output", "" if FLAGS.task == "all" else tasks[0])
     configs = []
     for task in tasks:
         for lr in learning_rates:
             output_dir = os.path.join(root, task if len(tasks) > 1 else "", f"lr_{lr:g}" if len(learning_rates) > 1 else "")
-            try:
-                configs.append(run_config.RunConfig(task=task, learning_rate=lr, output_dir=os.path.normpath(output_dir),
-                                                    **values))
-            except run_config.ConfigError as e:
-                raise app.UsageError(f"--{e}") from None
+            configs.append(run_config.RunConfig(task=task, learning_rate=lr, output_dir=os.path.normpath(output_dir),
+                                                **settings))
     return configs
 
 
@@ -111,7 +153,7 @@ class RunError(Exception):
 
 # --- One run ---
 
-def run(config, strategy, started):
+def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     """Trains, evaluates and exports one model; returns its eval results (None on a worker but the chief).
 
     Every worker of a strategy runs all of this (training and evaluation are collective); only the
@@ -121,7 +163,7 @@ def run(config, strategy, started):
     task, output_dir = glue_tasks.get_task(config.task), config.output_dir
     chief = strategy.extended.should_checkpoint
     if chief:
-        run_folder.prepare(output_dir, config)
+        run_folder.check(output_dir, config, overwrite=overwrite)  # writes nothing: see claim below
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     policy = choose_policy(config.mixed_precision)
@@ -135,14 +177,18 @@ def run(config, strategy, started):
                        f"max_position_embeddings {pretrained.config.max_position_embeddings}")
     run_data = data.load_run_data(config, task, pretrained)
     plan = plan_steps(config, run_data.steps_per_epoch)
-    start_step, _ = run_folder.latest_checkpoint(output_dir)
-    train_batches = distribution.distributed(data.training_batches(config, run_data.train, plan.epochs, start_step))
     with strategy.scope():
         trained = build_training_model(config, pretrained, task, plan)
     model = trained.model
-    logging.info("%s: %d steps (%d a epoch, %d epochs), warm-up %d, policy %s, %d replicas, pruning %d layers "
-                 "to %.2f", task.glue_name, plan.total_steps, plan.steps_per_epoch, plan.epochs, plan.warmup_steps,
-                 policy, strategy.num_replicas_in_sync, len(trained.pruned_layers), config.target_sparsity)
+    if chief:  # every input checked: only now does the folder get the run
+        run_folder.claim(output_dir, config, overwrite=overwrite)
+    start_step, _ = run_folder.latest_checkpoint(output_dir)
+    train_batches = distribution.distributed(data.training_batches(config, run_data.train, plan.epochs, start_step))
+    if chief:
+        pruning = f", pruning {len(trained.pruned_layers)} kernels to {config.target_sparsity:.0%}" if config.pruned else ""
+        print(f"{task.glue_name} in {output_dir}: {plan.total_steps} steps ({plan.steps_per_epoch} an epoch), "
+              f"warm-up {plan.warmup_steps}, {policy}, {strategy.num_replicas_in_sync} replica(s){pruning}"
+              + (f"; resuming at step {start_step}" if start_step else ""))
 
     first_dev = task.dev_splits[0]
     glue_evaluation = callbacks.GlueEvaluation(task, run_data.dev_batches[first_dev], run_data.dev_labels[first_dev])
@@ -159,15 +205,17 @@ def run(config, strategy, started):
     if config.pruned:
         fit_callbacks.insert(0, tfmot.sparsity.keras.UpdatePruningStep())
     if chief:
-        log_dir = run_folder.tensorboard_dir(output_dir)
-        fit_callbacks.append(callbacks.PruningSummaries(log_dir, update_freq=config.log_steps) if config.pruned
-                             else keras.callbacks.TensorBoard(log_dir, update_freq=config.log_steps))
+        fit_callbacks += [
+            callbacks.RunProgress(plan.total_steps, trained.learning_rate),
+            callbacks.RunTensorBoard(run_folder.tensorboard_dir(output_dir), config.log_steps,
+                                     hparams={k: str(v) if isinstance(v, tuple) else v
+                                              for k, v in config.identity().items() if v is not None},
+                                     config_text=json.dumps(config.to_json(), indent=2),
+                                     trial_id=output_dir)]
 
-    if start_step:
-        logging.info("%s: resuming at step %d from %s", output_dir, start_step, run_folder.backup_dir(output_dir))
     start = time.time()
     history = model.fit(train_batches, epochs=plan.epochs, steps_per_epoch=plan.steps_per_epoch,
-                        callbacks=fit_callbacks, verbose=1 if chief else 2)
+                        callbacks=fit_callbacks, verbose=0)
     train_time = time.time() - start
     # No loss when a restart finds training already done (it stopped during evaluation or export).
     final_loss = history.history["loss"][-1] if history.history.get("loss") else None
@@ -175,32 +223,52 @@ def run(config, strategy, started):
         raise RunError(f"{output_dir}: the training loss became {final_loss}; training stopped. The last "
                        f"good state is in {output_dir}/backup (try a lower --learning_rate)")
 
-    # Evaluation on every dev split (MNLI: matched and mismatched).
-    start, reused_seconds = time.time(), 0.0
     results = {"global_step": int(model.optimizer.iterations.numpy()), "loss": final_loss,
-               "learning_rate": config.learning_rate, "policy": policy, "task": task.glue_name}
-    for split in task.dev_splits:
-        if split == first_dev and glue_evaluation.last and glue_evaluation.last[0] == results["global_step"]:
-            _, metrics, reused_seconds = glue_evaluation.last  # the last epoch's evaluation, on these same weights
-        else:
-            metrics = evaluate(model, task, run_data.dev_batches[split], run_data.dev_labels[split])
-        results.update({glue_tasks.metric_prefix(split) + k: v for k, v in metrics.items()})
-    results["eval_time_s"] = time.time() - start + reused_seconds
-    results["train_time_s"] = train_time - glue_evaluation.seconds  # training alone
-    results["time_to_first_step_s"] = first_step.seconds  # None when a restart found training done
-
+               "learning_rate": config.learning_rate, "policy": policy, "task": task.glue_name,
+               "train_time_s": train_time - glue_evaluation.seconds,  # training alone
+               "time_to_first_step_s": first_step.seconds}  # None when a restart found training done
     if chief:  # every worker holds the same weights; eval_results last: they mark a finished run
         saved_model_dir = run_folder.saved_model_dir(output_dir)
         serving = export.export(saved_model_dir, model, pretrained, task, config.max_seq_length)
+        # The metrics are the export's, float32 whatever the training policy: what evaluate.py and a
+        # server compute. A float32 run's last epoch evaluated these same weights already.
+        start, reused_seconds = time.time(), 0.0
+        for split in task.dev_splits:
+            last = glue_evaluation.last
+            if (policy == "float32" and split == first_dev and last and last[0] == results["global_step"]):
+                _, metrics, reused_seconds = last
+            else:
+                metrics = evaluate(serving, task, run_data.dev_batches[split], run_data.dev_labels[split])
+            results.update({glue_tasks.metric_prefix(split) + k: v for k, v in metrics.items()})
+        results["eval_time_s"] = time.time() - start + reused_seconds
         report = pruning_schedules.sparsity_report(serving, trained.pruned_layers or None)
         pruning_schedules.write_report(report, output_dir)
         results["sparsity"] = report["totals"]
         results["footprint"] = export.footprint(saved_model_dir, serving.weights)
         results["wall_time_s"] = time.time() - started
         run_folder.write_results(output_dir, results)
-        logging.info("%s: %s", output_dir, {k: v for k, v in results.items() if k.startswith("eval_")})
+        if not keep_checkpoints:
+            shutil.rmtree(run_folder.backup_dir(output_dir), ignore_errors=True)
+        print_summary(output_dir, task, results, config)
     distribution.wait_for_every_worker(strategy)
     return results if chief else None
+
+
+def print_summary(output_dir, task, results, config):
+    """The run's outcome in a few lines: dev metrics, sparsity, sizes, where everything is."""
+    metrics = ", ".join(f"{k[len('eval_'):]} {v:.4f}" for k, v in results.items()
+                        if k.startswith("eval_") and k != "eval_time_s")
+    footprint = results["footprint"]
+    print(f"{task.glue_name} dev ({results['global_step']} steps, {results['train_time_s'] / 60:.1f} min "
+          f"training): {metrics}")
+    if config.pruned:
+        pruned = results["sparsity"]["pruned"]
+        print(f"sparsity: {pruned['sparsity']:.1%} of the pruned kernels, {footprint['sparsity']:.1%} of all "
+              f"{footprint['parameters']:,} parameters")
+    print(f"SavedModel: {run_folder.saved_model_dir(output_dir)} ({footprint['saved_model_bytes'] / 1e6:.1f} MB, "
+          f"{footprint['saved_model_gzip_bytes'] / 1e6:.1f} MB gzip-compressed)")
+    print(f"results: {output_dir}/eval_results.txt, .json; sparsity: {output_dir}/sparsity.txt")
+    print(f"tensorboard --logdir {output_dir}")
 
 
 def main(argv):
@@ -208,15 +276,19 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
         configs = run_configs()
-    except glue_tasks.UnknownTaskError as e:
-        raise app.UsageError(str(e)) from None
+    except run_config.ConfigError as e:  # a combination of flags; each one alone was checked by absl
+        sys.exit(f"error: --{e}")
+    if not FLAGS["verbosity"].present:  # TensorFlow's Python log lines off; --verbosity 0 brings them back
+        logging.set_verbosity(logging.WARNING)
+        tf.get_logger().setLevel("ERROR")
     first = configs[0]  # the strategy flags are the same for every run
     try:
         strategy = distribution.make_strategy(first.distribution_strategy, tpu=first.tpu,
                                               cpu_devices=first.cpu_devices)
         started = PROCESS_START  # the first run's clock starts with the process (imports count)
         for config in configs:
-            run(config, strategy, started)
+            run(config, strategy, started, overwrite=FLAGS.overwrite_output_dir,
+                keep_checkpoints=FLAGS.keep_checkpoints)
             started = time.time()  # the next run's clock starts where this one ends
     except (bert_keras.DownloadError, glue_tasks.DownloadUnavailableError) as e:
         sys.exit(f"error: {e}\nOffline, pass --init_checkpoint FOLDER (a TF1, Hugging Face or converted BERT) "

@@ -262,9 +262,9 @@ def _checked_vocab(folder, config, config_file):
             size = len(f.read().splitlines())
     except (OSError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: not a readable UTF-8 vocabulary ({e})") from None
-    if size == 0 or size > config.vocab_size:
+    if size != config.vocab_size:  # a cut vocabulary would make most words [UNK]
         raise CheckpointError(f"{path}: {size} tokens, but {config_file} says vocab_size="
-                              f"{config.vocab_size}")
+                              f"{config.vocab_size}; the vocabulary and the checkpoint must match")
     return path
 
 

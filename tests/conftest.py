@@ -83,9 +83,10 @@ def train_in_process(args):
         keras.mixed_precision.set_global_policy("float32")
 
 
-# 12 steps of 8 examples (no partial batch), pruned to 50% by step 8, a checkpoint every 4 steps.
+# 12 steps of 8 examples (no partial batch), pruned to 50% by step 8, a checkpoint every 4 steps, kept
+# at the end (evaluate.py reads a training folder's latest one).
 PRUNED_RUN = ["--target_sparsity=0.5", "--max_steps=12", "--pruning_begin_step=0", "--pruning_end_step=8",
-              "--pruning_frequency=4", "--save_checkpoints_steps=4", "--seed=3"]
+              "--pruning_frequency=4", "--save_checkpoints_steps=4", "--seed=3", "--keep_checkpoints"]
 
 
 def computed_once(tmp_path_factory, name, compute):

@@ -3,10 +3,14 @@
 import dataclasses
 import json
 import os
+import re
+import subprocess
+import sys
 
 import pytest
-from absl import app
+from absl import flags
 
+from conftest import REPO
 from training import run_folder
 from training.config import ConfigError, RunConfig, fields
 
@@ -52,18 +56,44 @@ def test_invalid_values_name_the_setting(values, message):
 def test_identity_decides_what_resumes(tmp_path):
     folder = str(tmp_path / "run")
     config = RunConfig(task="rte", output_dir=folder)
-    run_folder.prepare(folder, config)
-    run_folder.prepare(folder, dataclasses.replace(config, log_steps=7, glue_dir="/elsewhere"))  # not identity
+    run_folder.check(folder, config)
+    assert not os.path.exists(folder)  # checking writes nothing
+    run_folder.claim(folder, config)
+    run_folder.claim(folder, dataclasses.replace(config, log_steps=7, glue_dir="/elsewhere"))  # not identity
     with pytest.raises(run_folder.RunFolderError, match=r"another configuration \(--task: 'rte' there, 'mrpc' now\)"):
-        run_folder.prepare(folder, dataclasses.replace(config, task="mrpc"))
+        run_folder.check(folder, dataclasses.replace(config, task="mrpc"))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(run_folder.RunFolderError, match=r"not empty and holds no run of train.py"):
-        run_folder.prepare(str(tmp_path / "other"), config)
+    for overwrite in (False, True):  # a folder that holds no run is never replaced
+        with pytest.raises(run_folder.RunFolderError, match=r"not empty and holds no run of train.py"):
+            run_folder.claim(str(tmp_path / "other"), config, overwrite=overwrite)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
     (tmp_path / "run" / "eval_results.json").write_text("{}")
-    with pytest.raises(run_folder.RunFolderError, match=r"holds a finished run"):
-        run_folder.prepare(folder, config)
+    with pytest.raises(run_folder.RunFolderError, match=r"holds a finished run.*--overwrite_output_dir"):
+        run_folder.check(folder, config)
+    mrpc = dataclasses.replace(config, task="mrpc")
+    run_folder.claim(folder, mrpc, overwrite=True)  # replaced on purpose: the old run's files are gone
+    assert os.listdir(folder) == ["train_config.json"] and RunConfig.load(folder) == mrpc
+    with pytest.raises(run_folder.RunFolderError, match=r"cannot write there \(.*notes.txt is not a writable folder"):
+        run_folder.check(str(tmp_path / "other" / "notes.txt" / "run"), config)
+
+
+def test_bad_flags_fail_as_they_are_parsed_with_one_line():
+    """A wrong value is named in one line before anything loads, not after the checkpoint and data."""
+    cases = [(["--task=sst3"], r"flag --task=sst3: expected one of cola, .*, wnli or all"),
+             (["--task=ax"], r"flag --task=ax: expected one of"),
+             (["--task=rte", "--target_sparsity=1.5"], r"flag --target_sparsity=1.5: expected a fraction in \[0, 1\)"),
+             (["--task=rte", "--block_size=1"], r"flag --block_size=1: expected two positive integers"),
+             (["--task=rte", "--learning_rate=2e-5,-1"], r"flag --learning_rate=.*: expected positive numbers"),
+             (["--task=rte", "--distribution_strategy=tpu"], r"^error: --distribution_strategy tpu needs padding fixed"),
+             ([], r"^error: --task is required")]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True,
+                                timeout=120)
+        lines = [line for line in result.stderr.splitlines() if line.startswith(("FATAL", "error:"))]
+        assert result.returncode == 1 and len(lines) == 1, (args, result.stderr[-2000:])
+        assert re.search(message, lines[0].removeprefix("FATAL Flags parsing error: ")), (args, lines)
+        assert len(result.stdout.splitlines()) + len(result.stderr.splitlines()) < 12, (args, result.stderr)
 
 
 def test_train_py_has_a_flag_for_every_field_with_its_default():
@@ -87,7 +117,7 @@ def test_parse_pair():
     assert train.parse_pair("1,4", "block_size") == (1, 4)
     assert train.parse_pair(" 2, 4 ", "sparsity_m_by_n") == (2, 4)
     for text in ("4", "1,2,3", "a,b", "0,4", "-1,4", "", "1.5,2"):
-        with pytest.raises(app.UsageError, match=f"--block_size={text!r}: expected two positive integers"):
+        with pytest.raises(flags.ValidationError, match="expected two positive integers"):
             train.parse_pair(text, "block_size")
 
 

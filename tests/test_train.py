@@ -1,6 +1,7 @@
 """train.py end to end: short runs with the real MiniLM weights on the real GLUE files of ../shared."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -10,11 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import PRUNED, REPO, short_run_flags, train_in_process
+from conftest import GLUE, PRUNED, REPO, short_run_flags, train_in_process
 
 
-def train_subprocess(args, **kwargs):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+def train_subprocess(args, env=None, **kwargs):
+    env = env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
@@ -150,3 +151,63 @@ def test_train_py_turns_oneDNN_on_unless_the_user_chose(setting, enabled):
                             env=dict(env, TF_CPP_MIN_LOG_LEVEL="3"), cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(enabled)
+
+
+def tensorboard_points(log_dir):
+    """(folder, tag) -> [(step, value)] of every scalar, and the set of (tag, plugin) of everything."""
+    points, tags = {}, set()
+    for root, _, files in os.walk(log_dir):
+        for name in files:
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(root, name)):
+                for value in event.summary.value:
+                    tags.add((value.tag, value.metadata.plugin_data.plugin_name))
+                    if value.metadata.plugin_data.plugin_name == "scalars":
+                        points.setdefault((os.path.relpath(root, log_dir), value.tag), []).append(
+                            (event.step, float(tf.make_ndarray(value.tensor))))
+    return points, tags
+
+
+def test_a_new_users_run_from_a_failed_start_to_the_summary(minilm_dir, tmp_path):
+    """The path of issue 23 in one run: a failed start leaves nothing that refuses the corrected one;
+    a bfloat16 run of 8 steps of a 318-step epoch, default --log_steps (50: the epoch ends off the
+    logging grid), shows a progress bar to 8, ends with a summary, keeps no backup/, logs every pruned
+    layer's final sparsity, validation at the global step and its hyper-parameters to TensorBoard,
+    and reports the metrics of its float32 export, which evaluate.py finds again."""
+    output_dir = str(tmp_path / "run")
+    failed = train_subprocess(["--task=rte", f"--glue_dir={tmp_path}", f"--init_checkpoint={minilm_dir}",
+                               f"--output_dir={output_dir}", "--max_steps=8"])
+    assert failed.communicate(timeout=300)[0] and failed.returncode == 1
+    assert not os.path.exists(output_dir)
+
+    args = [f for f in short_run_flags(minilm_dir, output_dir, "--target_sparsity=0.5", "--max_steps=8",
+                                       "--pruning_begin_step=0", "--pruning_end_step=8", "--pruning_frequency=4",
+                                       precision="bfloat16") if not f.startswith("--log_steps")]
+    process = train_subprocess(args, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    output = process.communicate(timeout=900)[0]
+    assert process.returncode == 0, output[-5000:]
+    screen = output.replace("\r", "\n")
+    assert "8/8 [" in screen and "/318 [" not in screen
+    assert re.search(r"^RTE dev \(8 steps, .* min training\): accuracy \d\.\d{4}, loss \d\.\d{4}$", screen, re.M)
+    assert f"tensorboard --logdir {output_dir}" in screen and "saved_model (" in screen
+    assert re.search(r"^sparsity: 50\.0% of the pruned kernels", screen, re.M)
+    assert not [line for line in screen.splitlines() if re.match(r"[IWE]\d{4} ", line)]  # no C++ or absl logs
+    assert sorted(os.listdir(output_dir)) == ["eval_results.json", "eval_results.txt", "saved_model",
+                                              "sparsity.json", "sparsity.txt", "tensorboard", "train_config.json"]
+
+    points, tags = tensorboard_points(os.path.join(output_dir, "tensorboard"))
+    sparsity = {tag: points[key] for key in points for tag in [key[1]] if tag.endswith("/sparsity")}
+    assert len(sparsity) == len(PRUNED)
+    assert all(max(p)[0] == 8 and abs(max(p)[1] - 0.5) < 0.005 for p in sparsity.values()), sparsity
+    assert [step for step, _ in points[("validation", "epoch_accuracy")]] == [8]
+    assert ("_hparams_/session_start_info", "hparams") in tags and ("run_config", "text") in tags
+
+    trained = json.load(open(os.path.join(output_dir, "eval_results.json")))
+    assert trained["policy"] == "mixed_bfloat16"
+    evaluated_dir = str(tmp_path / "evaluated")
+    result = subprocess.run([sys.executable, "evaluate.py", "--task=rte", f"--model={output_dir}",
+                             f"--glue_dir={GLUE}", f"--output_dir={evaluated_dir}"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.load(open(os.path.join(evaluated_dir, "eval_results.json")))
+    assert evaluated["eval_accuracy"] == trained["eval_accuracy"]
+    assert evaluated["eval_loss"] == pytest.approx(trained["eval_loss"], rel=1e-5)

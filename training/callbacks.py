@@ -1,11 +1,14 @@
 """The Keras callbacks of a run: the learning rate and GLUE's metrics in the logs, safe backups,
-per-layer sparsity in TensorBoard, the time to the first step, a cap on the steps."""
+TensorBoard with per-layer sparsity and hyper-parameters, the console's progress bar, the time to the
+first step, a cap on the steps."""
 
 import time
 
 from absl import logging
 import numpy as np
+import tensorflow as tf
 import tensorflow_model_optimization as tfmot
+from tensorboard.plugins.hparams import api as hparams_api
 import tf_keras as keras
 
 from training.evaluation import evaluate
@@ -53,17 +56,6 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             self._backup(epoch)  # the saved batch is the epoch's last: a restart begins the next epoch
 
 
-class PruningSummaries(tfmot.sparsity.keras.PruningSummaries):
-    """tfmot's TensorBoard callback with per-layer sparsity, written at each epoch's end too.
-
-    tfmot writes mask sparsities only as an epoch begins, so a run's final sparsity would never show.
-    """
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        super().on_epoch_begin(epoch + 1)  # without logs it writes only the pruning summaries
-
-
 class FirstStepTime(keras.callbacks.Callback):
     """Seconds from `since` (a time.time()) to the end of the first training step: start-up, data, tracing."""
 
@@ -87,3 +79,70 @@ class StopAtStep(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations.numpy()) >= self.max_steps:
             self.model.stop_training = True
+
+
+class RunTensorBoard(tfmot.sparsity.keras.PruningSummaries):
+    """Keras' TensorBoard callback with tfmot's per-layer sparsity, set for a run:
+
+    - each pruned layer's sparsity every `update_freq` steps and at each epoch's end, written
+      whatever the step: Keras records batch-time summaries only under `record_if(step % update_freq
+      == 0)`, which would drop an epoch-end write off that grid;
+    - epoch metrics (validation ones among them) at the global step, not the epoch's index, so that
+      runs of different lengths and resumed runs line up;
+    - at the start, the run's hyper-parameters for the hparams plugin (a sweep over learning rates
+      or sparsities compares in one view) and its configuration as text.
+    On a dense run the sparsity part writes nothing.
+    """
+
+    def __init__(self, log_dir, update_freq, *, hparams, config_text, trial_id):
+        super().__init__(log_dir, update_freq=update_freq)
+        self.hparams, self.config_text, self.trial_id = hparams, config_text, trial_id
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        writer = tf.summary.create_file_writer(self.log_dir)
+        with writer.as_default(), tf.summary.record_if(True):
+            hparams_api.hparams(self.hparams, trial_id=self.trial_id)
+            tf.summary.text("run_config", self.config_text, step=0)
+        writer.close()
+
+    def _step(self):
+        return int(self.model.optimizer.iterations.numpy())
+
+    def _log_pruning_metrics(self, logs, prefix, step):
+        with tf.summary.record_if(True):
+            super()._log_pruning_metrics(logs, prefix, step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        if self._step() % self.update_freq == 0:
+            super().on_epoch_begin(None)  # without logs tfmot writes only the pruning summaries
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        super().on_epoch_begin(None)
+
+    def _log_epoch_metrics(self, epoch, logs):
+        super()._log_epoch_metrics(self._step(), logs)
+
+
+class RunProgress(keras.callbacks.Callback):
+    """The console's progress bar over the whole run (a resumed run starts where it stopped), with
+    the epoch's mean training loss and the learning rate of the step just taken."""
+
+    def __init__(self, total_steps, schedule):
+        super().__init__()
+        self.total_steps, self.schedule = total_steps, schedule
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        self.bar = keras.utils.Progbar(self.total_steps, stateful_metrics=["loss", "learning_rate"],
+                                       unit_name="step")
+        self.bar.update(int(self.model.optimizer.iterations.numpy()))
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        values = [("learning_rate", float(self.schedule(step - 1)))]
+        if logs and "loss" in logs:
+            values.insert(0, ("loss", float(logs["loss"])))
+        self.bar.update(step, values, finalize=step >= self.total_steps)

@@ -151,28 +151,30 @@ def fields():
     return dataclasses.fields(RunConfig)
 
 
+def check_value(name, value):
+    """Raises ConfigError naming the setting unless `value` is valid for the field `name` on its own."""
+    meta = next(f for f in dataclasses.fields(RunConfig) if f.name == name).metadata
+    if value is None:
+        return
+    if meta["choices"] and value not in meta["choices"]:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(meta['choices'])}")
+    if meta["lower_bound"] is not None and value < meta["lower_bound"]:
+        raise ConfigError(f"{name}={value}: expected at least {meta['lower_bound']}")
+    if name in ("target_sparsity", "initial_sparsity", "warmup_proportion") and not 0 <= value < 1:
+        raise ConfigError(f"{name}={value}: expected a fraction in [0, 1)")
+    if name in ("learning_rate", "num_train_epochs") and not value > 0:
+        raise ConfigError(f"{name}={value}: expected a positive number")
+    if name == "weight_decay" and value < 0:
+        raise ConfigError(f"{name}={value}: expected a number >= 0")
+    if name in ("block_size", "sparsity_m_by_n") and (
+            len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value)):
+        raise ConfigError(f"{name}={value!r}: expected two positive integers, like (1, 4)")
+
+
 def check(config):
-    """Raises ConfigError naming the setting unless every value is in range and the combination works."""
+    """Raises ConfigError naming the setting unless every value is valid and the combination works."""
     for f in dataclasses.fields(config):
-        value, meta = getattr(config, f.name), f.metadata
-        if value is None:
-            continue
-        if meta["choices"] and value not in meta["choices"]:
-            raise ConfigError(f"{f.name}={value!r}: expected one of {', '.join(meta['choices'])}")
-        if meta["lower_bound"] is not None and value < meta["lower_bound"]:
-            raise ConfigError(f"{f.name}={value}: expected at least {meta['lower_bound']}")
-    for name in ("target_sparsity", "initial_sparsity"):
-        if not 0 <= getattr(config, name) < 1:
-            raise ConfigError(f"{name}={getattr(config, name)}: expected a fraction in [0, 1)")
-    if not 0 <= config.warmup_proportion < 1:
-        raise ConfigError(f"warmup_proportion={config.warmup_proportion}: expected a fraction in [0, 1)")
-    if config.learning_rate <= 0 or config.num_train_epochs <= 0 or config.weight_decay < 0:
-        raise ConfigError("learning_rate and num_train_epochs must be positive and weight_decay >= 0, got "
-                          f"{config.learning_rate}, {config.num_train_epochs}, {config.weight_decay}")
-    for name in ("block_size", "sparsity_m_by_n"):
-        pair = getattr(config, name)
-        if pair is not None and (len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair)):
-            raise ConfigError(f"{name}={pair!r}: expected two positive integers, like (1, 4)")
+        check_value(f.name, getattr(config, f.name))
     if config.block_size and config.sparsity_m_by_n:
         raise ConfigError("block_size and sparsity_m_by_n: give one, not both (tfmot would ignore block_size)")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":

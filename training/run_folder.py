@@ -12,6 +12,7 @@
 
 import json
 import os
+import shutil
 
 import tensorflow as tf
 
@@ -53,27 +54,45 @@ def latest_checkpoint(run_dir):
     return int(step), checkpoint
 
 
-def prepare(run_dir, config):
-    """Creates run_dir for `config`, or checks that it holds an unfinished run of the same identity."""
+def check(run_dir, config, *, overwrite=False):
+    """Raises RunFolderError unless `run_dir` can take `config`'s run; writes nothing.
+
+    It can when it is missing, empty, or holds an unfinished run of the same identity (which the run
+    resumes); with `overwrite`, a train.py run there, finished or not, is replaced by `claim`.
+    """
+    existing = os.path.abspath(run_dir)  # the folder, or the nearest ancestor that exists
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+        raise RunFolderError(f"--output_dir {run_dir}: cannot write there ({existing} is not a writable folder)")
+    if not os.path.exists(run_dir) or (not os.listdir(run_dir)):
+        return
+    if not is_run(run_dir):
+        raise RunFolderError(f"{run_dir}: not empty and holds no run of train.py; choose another --output_dir")
+    if overwrite:
+        return
+    if is_finished(run_dir):
+        raise RunFolderError(f"{run_dir}: holds a finished run; choose another --output_dir, or pass "
+                             "--overwrite_output_dir to replace it")
+    previous = RunConfig.load(run_dir).identity()
+    changed = {k: (previous[k], v) for k, v in config.identity().items() if previous[k] != v}
+    if changed:
+        details = ", ".join(f"--{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
+        raise RunFolderError(f"{run_dir}: holds a run of another configuration ({details}); choose another "
+                             "--output_dir, or pass --overwrite_output_dir to replace it")
+
+
+def claim(run_dir, config, *, overwrite=False):
+    """Makes `run_dir` hold `config`'s run, once every input is checked: a run that fails to start
+    leaves nothing behind that would refuse the next. With `overwrite`, a run there is replaced."""
+    check(run_dir, config, overwrite=overwrite)
+    if overwrite and is_run(run_dir):
+        shutil.rmtree(run_dir)
     try:
         os.makedirs(run_dir, exist_ok=True)
-        probe = os.path.join(run_dir, ".writable")
-        open(probe, "w").close()
-        os.remove(probe)
+        config.save(run_dir)
     except OSError as e:
         raise RunFolderError(f"--output_dir {run_dir}: cannot write there ({e.strerror})") from None
-    if is_finished(run_dir):
-        raise RunFolderError(f"{run_dir}: holds a finished run; choose another --output_dir")
-    if is_run(run_dir):
-        previous = RunConfig.load(run_dir).identity()
-        changed = {k: (previous[k], v) for k, v in config.identity().items() if previous[k] != v}
-        if changed:
-            details = ", ".join(f"--{k}: {old!r} there, {new!r} now" for k, (old, new) in changed.items())
-            raise RunFolderError(f"{run_dir}: holds a run of another configuration ({details}); "
-                                 "choose another --output_dir")
-    elif os.listdir(run_dir):
-        raise RunFolderError(f"{run_dir}: not empty and holds no run of train.py; choose another --output_dir")
-    config.save(run_dir)
 
 
 def write_results(directory, results):
