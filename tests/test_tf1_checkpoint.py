@@ -177,3 +177,15 @@ def test_cased_vocab_means_no_lower_casing(tmp_path):
     (tmp_path / "vocab.txt").write_text(vocab)
     assert bert_keras.load_encoder(str(tmp_path)).lower_case is False
     assert bert_keras.load_encoder(str(tmp_path), lower_case=True).lower_case is True
+
+
+def test_a_vocab_of_another_size_than_the_checkpoint_is_an_error_naming_both(minilm_dir, tmp_path):
+    """A vocab.txt cut to 2,000 of MiniLM's 30,522 lines would make most words [UNK]."""
+    for name in os.listdir(minilm_dir):
+        if name != "vocab.txt":
+            os.symlink(os.path.join(minilm_dir, name), tmp_path / name)
+    lines = open(os.path.join(minilm_dir, "vocab.txt"), encoding="utf-8").read().splitlines()
+    (tmp_path / "vocab.txt").write_text("\n".join(lines[:2000]) + "\n", encoding="utf-8")
+    with pytest.raises(bert_keras.CheckpointError, match=r"vocab.txt: 2000 tokens, but .*config.json says "
+                                                         r"vocab_size=30522"):
+        bert_keras.load_encoder(str(tmp_path))
