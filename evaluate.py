@@ -32,7 +32,8 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_text  # noqa: E402,F401 (the WordPiece ops a SavedModel's preprocessor runs)
 
 import glue_tasks  # noqa: E402
-from training import export, run_folder, summary  # noqa: E402
+from glue_tasks import user_data  # noqa: E402
+from training import data, export, run_folder, summary  # noqa: E402
 from training.config import ConfigError, RunConfig  # noqa: E402
 
 flags.DEFINE_string("task", None, f"GLUE task ({', '.join(glue_tasks.TASK_NAMES)}); ax takes an MNLI model.")
@@ -45,6 +46,11 @@ flags.DEFINE_integer("eval_batch_size", 64, "Examples per batch.")
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data folder (default ~/tensorflow_datasets).")
 flags.DEFINE_string("tfds_manual_dir", None, "GLUE's own download files, for an offline tfds build.")
 flags.DEFINE_string("glue_dir", None, "Read GLUE's original files from this folder instead of tfds.")
+flags.DEFINE_string("validation_file", None, "Your own labelled file (.csv, .tsv or .jsonl, with the model's "
+                    "text columns and --label_column): its metrics, for a model trained with --train_file.")
+flags.DEFINE_string("predict_file", None, "A file of texts (.csv, .tsv or .jsonl with the model's text columns): "
+                    "write each row's prediction, for any model (no --task needed).")
+flags.DEFINE_string("label_column", "label", "The label column of --validation_file.")
 flags.DEFINE_string("summarize", None, "A folder of train.py runs: write results.md (and results.json, "
                     "sparsity_vs_metric.png) there.")
 FLAGS = flags.FLAGS
@@ -81,7 +87,7 @@ def resolve_model(path, task):
 def export_latest_checkpoint(run_dir, task):
     """Rebuilds the run's model from its RunConfig, restores its latest backup, exports it."""
     config = RunConfig.load(run_dir)
-    trained_task = glue_tasks.get_task(config.task)
+    trained_task = data.task_of(config)
     check_task(trained_task.glue_name, task, f"{run_dir}/train_config.json")
     step, _ = run_folder.latest_checkpoint(run_dir)
     output_dir = os.path.join(run_dir, f"eval_step_{step}")
@@ -94,7 +100,9 @@ def export_latest_checkpoint(run_dir, task):
 
 
 def check_task(model_task, task, where):
-    """An MNLI model serves MNLI and AX; any other model only its own task."""
+    """An MNLI model serves MNLI and AX; any other model only its own task (None: any task)."""
+    if task is None:
+        return
     expected = "MNLI" if task.glue_name == "AX" else task.glue_name
     if model_task != expected:
         raise EvaluationError(f"{where}: a model trained for {model_task}, not {expected}; "
@@ -108,18 +116,33 @@ def load_model(saved_model_dir, task):
                               "no task, label_names and text_fields)")
     check_task(model.task.numpy().decode(), task, saved_model_dir)
     model_labels = tuple(label.decode() for label in model.label_names.numpy())
-    if model_labels != (task.labels or ()):
+    if task is not None and model_labels != (task.labels or ()):
         raise EvaluationError(f"{saved_model_dir}: labels {model_labels}, but {task.glue_name} has {task.labels}")
     return model
 
 
 # --- Predicting ---
 
+def model_task(model, files):
+    """The TaskSpec of a loaded export for the user's files (split -> file): its own text columns and labels."""
+    labels = tuple(label.decode() for label in model.label_names.numpy()) or None
+    return user_data.user_task(model.task.numpy().decode(), files,
+                               tuple(field.decode() for field in model.text_fields.numpy()),
+                               FLAGS.label_column, labels, regression=labels is None)
+
+
+def load_examples(task, split):
+    """A split of a GLUE task (the data flags as train.py's), or the user's file."""
+    if user_data.is_user_task(task):
+        return user_data.load_file(task, task.files[split], labelled=split != "predict")
+    return glue_tasks.load(task, split, data_dir=FLAGS.data_dir, manual_dir=FLAGS.tfds_manual_dir,
+                           glue_dir=FLAGS.glue_dir)
+
+
 def predict(model, task, split):
     """Runs the raw-text signature over a whole split: (outputs as NumPy, labels, idx), in file order."""
     serve = model.signatures["serving_default"]
-    examples = glue_tasks.load(task, split, data_dir=FLAGS.data_dir, manual_dir=FLAGS.tfds_manual_dir,
-                               glue_dir=FLAGS.glue_dir)  # the data flags as train.py's
+    examples = load_examples(task, split)
     outputs, labels, idx = [], [], []
     for batch in examples.batch(FLAGS.eval_batch_size).prefetch(tf.data.AUTOTUNE):
         out = serve(**{field: batch[field] for field in task.text_fields})
@@ -174,9 +197,32 @@ def check_output_dir(output_dir):
     os.makedirs(output_dir, exist_ok=True)
 
 
+def predict_file(model_path, path):
+    """--predict_file: each row's label (or score) and probabilities, in a TSV beside the model."""
+    saved_model_dir, default_output, _ = resolve_model(model_path, None)
+    model = load_model(saved_model_dir, None)
+    task = model_task(model, {"predict": path})
+    outputs, _, idx = predict(model, task, "predict")
+    output_dir = FLAGS.output_dir or default_output
+    os.makedirs(output_dir, exist_ok=True)
+    written = os.path.join(output_dir, f"predictions_{os.path.splitext(os.path.basename(path))[0]}.tsv")
+    with open(written, "w", encoding="utf-8", newline="\n") as f:
+        if task.is_regression:
+            f.write("index\tscore\n")
+            f.writelines(f"{i}\t{score:.6f}\n" for i, score in zip(idx, outputs["score"]))
+        else:
+            f.write("\t".join(["index", "label", *(f"probability_{label}" for label in task.labels)]) + "\n")
+            f.writelines("\t".join([str(i), label.decode(), *(f"{p:.6f}" for p in probabilities)]) + "\n"
+                         for i, label, probabilities in zip(idx, outputs["label"], outputs["probabilities"]))
+    print(f"wrote {written}")
+
+
 def evaluate(task, model_path):
+    """Metrics (--split validation) or the GLUE server's files (test); task None: --validation_file."""
     saved_model_dir, default_output, step = resolve_model(model_path, task)
     model = load_model(saved_model_dir, task)
+    if task is None:
+        task = model_task(model, {"validation": FLAGS.validation_file})
     output_dir = FLAGS.output_dir or default_output
     check_output_dir(output_dir)
     start = time.time()
@@ -212,9 +258,16 @@ def main(argv):
             for path in summary.summarize(FLAGS.summarize):
                 print(f"wrote {path}")
             return
-        if not FLAGS.task or not FLAGS.model:
-            raise app.UsageError("--task and --model are required (or --summarize FOLDER)")
-        evaluate(glue_tasks.get_task(FLAGS.task), FLAGS.model)
+        if not FLAGS.model:
+            raise app.UsageError("--model is required (or --summarize FOLDER)")
+        if FLAGS.predict_file:
+            predict_file(FLAGS.model, FLAGS.predict_file)
+        elif FLAGS.validation_file:
+            evaluate(None, FLAGS.model)
+        elif not FLAGS.task:
+            raise app.UsageError("--task is required (or --validation_file or --predict_file)")
+        else:
+            evaluate(glue_tasks.get_task(FLAGS.task), FLAGS.model)
     except glue_tasks.DownloadUnavailableError as e:
         sys.exit(f"error: {e}\nOffline, pass --glue_dir FOLDER (GLUE's original files) or --tfds_manual_dir FOLDER.")
     except (EvaluationError, ConfigError, run_folder.RunFolderError, bert_keras.CheckpointError, glue_tasks.MalformedFileError, FileNotFoundError,

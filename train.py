@@ -12,6 +12,7 @@ resumable checkpoint in `backup/` (rerun the same command after an interruption)
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -31,6 +32,7 @@ import tf_keras as keras  # noqa: E402
 
 import glue_tasks  # noqa: E402
 import pruning_schedules  # noqa: E402
+from glue_tasks import user_data  # noqa: E402
 from training import callbacks, config as run_config, data, distribution, export, run_folder  # noqa: E402
 from training.evaluation import evaluate  # noqa: E402
 from training.model import build_training_model  # noqa: E402
@@ -41,7 +43,7 @@ from training.precision import choose_policy  # noqa: E402
 
 TRAINABLE_TASKS = [t.tfds_name for t in glue_tasks.TASKS if "train" in t.splits]
 SWEEP = ("task", "learning_rate", "output_dir")  # flags that may name several runs
-flags.DEFINE_string("task", None, f"GLUE task ({', '.join(TRAINABLE_TASKS)}) or 'all'.")
+flags.DEFINE_string("task", None, f"GLUE task ({', '.join(TRAINABLE_TASKS)}) or 'all'; or --train_file.")
 flags.DEFINE_list("learning_rate", ["2e-5"], "Peak learning rate(s); several run one after the other, "
                   "each into OUTPUT_DIR/lr_VALUE.")
 flags.DEFINE_string("output_dir", None, "Where runs go (default output/TASK, or output/ with --task all).")
@@ -62,7 +64,7 @@ def _define_config_flags():
         if meta["choices"]:
             flags.DEFINE_enum(field.name, field.default, meta["choices"], meta["help"])
         elif typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
-            flags.DEFINE_list(field.name, field.default, meta["help"])
+            flags.DEFINE_list(field.name, field.default and list(field.default), meta["help"])
         elif typing.get_origin(kind) is tuple or kind is str:  # a pair is given as "1,4"
             flags.DEFINE_string(field.name, field.default, meta["help"])
         elif kind is int:
@@ -132,11 +134,20 @@ for _field in run_config.fields():
 
 
 def run_configs():
-    """The RunConfig of every run the flags ask for: tasks x learning rates."""
-    if not FLAGS.task:
-        raise run_config.ConfigError(f"task is required: one of {', '.join(TRAINABLE_TASKS)} or all")
-    tasks, learning_rates = parse_tasks(FLAGS.task), [float(v) for v in FLAGS.learning_rate]
+    """The RunConfig of every run the flags ask for: tasks (or the user's files) x learning rates."""
     settings = {f.name: flag_value(f.name, FLAGS[f.name].value) for f in run_config.fields() if f.name not in SWEEP}
+    if FLAGS.train_file:  # the user's own data: a task named after the file, its labels read from it
+        if FLAGS.task:
+            raise run_config.ConfigError("task and train_file: give one (a GLUE task, or your own files)")
+        tasks = [re.sub(r"\W", "_", os.path.splitext(os.path.basename(FLAGS.train_file))[0])]
+        if not FLAGS.regression and not FLAGS.labels:
+            settings["labels"] = user_data.labels_in(FLAGS.train_file, FLAGS.label_column)
+    elif not FLAGS.task:
+        raise run_config.ConfigError(f"task is required: one of {', '.join(TRAINABLE_TASKS)} or all, "
+                                     "or --train_file")
+    else:
+        tasks = parse_tasks(FLAGS.task)
+    learning_rates = [float(v) for v in FLAGS.learning_rate]
     root = FLAGS.output_dir or os.path.join("output", "" if FLAGS.task == "all" else tasks[0])
     configs = []
     for task in tasks:
@@ -160,7 +171,7 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     chief writes the run's files, the others write checkpoints to temporary folders that Keras removes.
     `started` (a time.time()) starts the clocks of `time_to_first_step_s` and `wall_time_s`.
     """
-    task, output_dir = glue_tasks.get_task(config.task), config.output_dir
+    task, output_dir = data.task_of(config), config.output_dir
     chief = strategy.extended.should_checkpoint
     if chief:
         run_folder.check(output_dir, config, overwrite=overwrite)  # writes nothing: see claim below
@@ -278,6 +289,8 @@ def main(argv):
         configs = run_configs()
     except run_config.ConfigError as e:  # a combination of flags; each one alone was checked by absl
         sys.exit(f"error: --{e}")
+    except glue_tasks.MalformedFileError as e:
+        sys.exit(f"error: --train_file {e}")
     if not FLAGS["verbosity"].present:  # TensorFlow's Python log lines off; --verbosity 0 brings them back
         logging.set_verbosity(logging.WARNING)
         tf.get_logger().setLevel("ERROR")

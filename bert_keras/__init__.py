@@ -36,7 +36,8 @@ from bert_keras.download import GOOGLE_CHECKPOINTS, DownloadError, download_chec
 from bert_keras.encoder import INPUT_NAMES, build_encoder, kernel_layer_names, with_output_range  # noqa: E402
 from bert_keras.loading import CheckpointError, PretrainedEncoder, load_encoder, save_converted  # noqa: E402
 from bert_keras.preprocessing import BertPreprocessor, PreprocessorError  # noqa: E402
+from bert_keras.serving import TextClassifier  # noqa: E402
 
 __all__ = ["build_classifier", "float32_copy", "BertConfig", "ConfigError", "GOOGLE_CHECKPOINTS", "DownloadError",
            "download_checkpoint", "INPUT_NAMES", "build_encoder", "kernel_layer_names", "with_output_range", "CheckpointError",
-           "PretrainedEncoder", "load_encoder", "save_converted", "BertPreprocessor", "PreprocessorError"]
+           "PretrainedEncoder", "load_encoder", "save_converted", "BertPreprocessor", "PreprocessorError", "TextClassifier"]

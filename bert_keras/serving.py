@@ -67,3 +67,34 @@ def export_text_classifier(path, classifier, preprocessor, *, task, text_fields,
     module.serve_text, module.serve_token_ids = serve_text, serve_token_ids
     tf.saved_model.save(module, path, signatures={"serving_default": serve_text,
                                                   "serve_token_ids": serve_token_ids})
+
+
+class TextClassifier:
+    """An export of `export_text_classifier`, loaded, as a Python call on lists of strings.
+
+        classifier = bert_keras.TextClassifier("out/sst2/saved_model")
+        classifier(["a wonderful film", "dull"])["label"]     # ["1", "0"]
+        classifier(["A man plays."], ["Someone makes music."])  # a sentence-pair task: one list a field
+
+    Returns NumPy arrays: `label` (the label strings), `label_id`, `probabilities` [n, classes] and
+    `logits`; or `score` for regression. Needs TensorFlow and tensorflow_text, nothing else.
+    """
+
+    def __init__(self, path):
+        import tensorflow_text  # noqa: F401 (the WordPiece ops of the preprocessor)
+
+        self._module = tf.saved_model.load(path)
+        self._serve = self._module.signatures["serving_default"]
+        self.task = self._module.task.numpy().decode()
+        self.text_fields = tuple(field.decode() for field in self._module.text_fields.numpy())
+        self.labels = tuple(label.decode() for label in self._module.label_names.numpy()) or None
+
+    def __call__(self, *texts):
+        if len(texts) != len(self.text_fields):
+            raise ValueError(f"{self.task} takes {len(self.text_fields)} list(s) of texts "
+                             f"({', '.join(self.text_fields)}), got {len(texts)}")
+        outputs = {k: v.numpy() for k, v in self._serve(**{
+            field: tf.constant(list(values), tf.string) for field, values in zip(self.text_fields, texts)}).items()}
+        if "label" in outputs:
+            outputs["label"] = [label.decode() for label in outputs["label"]]
+        return outputs

@@ -1,7 +1,10 @@
-"""benchmarks/train_throughput.py runs train.py's model and its peer, and reports consistent numbers."""
+"""benchmarks/: train.py's side built through training.* as train.py builds it, the peer on the very same
+batches, FLOPs as the hand formula counts them, the table's medians, and no script importing train.py."""
 
+import ast
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -11,24 +14,38 @@ import tf_keras as keras
 from tensorflow.python.framework import convert_to_constants
 
 import bert_keras
-from benchmarks import flops
+from benchmarks import common, training_speed
 from conftest import GLUE, REPO
+from training import run_folder
+from training.config import RunConfig
+
+BENCHMARKS = os.path.join(REPO, "benchmarks")
+# A training_speed.py row, on either side: what --compare's table and the README read.
+ROW_KEYS = {"framework", "task", "checkpoint", "policy", "padding", "bucket_width", "xla", "target_sparsity",
+            "pruned_layers", "batch_size", "max_seq_length", "warmup_steps", "steps", "examples", "tokens",
+            "padded_tokens", "padding_share", "seconds", "step_s", "examples_per_s", "tokens_per_s",
+            "padded_tokens_per_s", "flops", "tflops_per_s", "matmul_peak_tflops_per_s", "flops_share_of_peak",
+            "machine", "date"}
 
 
-def run_benchmark(minilm_dir, *flags):
-    args = ["benchmarks/train_throughput.py", f"--init_checkpoint={minilm_dir}", "--task=rte", f"--glue_dir={GLUE}",
-            "--train_batch_size=8", "--max_seq_length=32", "--warmup_steps=2", "--steps=3", *flags]
-    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
+def run_script(script, *flags, timeout=600):
+    result = subprocess.run([sys.executable, os.path.join("benchmarks", script), *flags], cwd=REPO,
+                            capture_output=True, text=True, timeout=timeout,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1"))
     assert result.returncode == 0, result.stderr[-5000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return result.stdout, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_training_speed(minilm_dir, *flags):
+    return run_script("training_speed.py", f"--init_checkpoint={minilm_dir}", "--task=rte", f"--glue_dir={GLUE}",
+                      "--train_batch_size=8", "--max_seq_length=32", "--warmup_steps=2", "--steps=3", *flags)[1]
 
 
 @pytest.fixture(scope="module")
 def pruned_fixed_length(minilm_dir):
-    """Pruned and padded to a fixed length: the rows of issue 7 that differ most from train.py's defaults."""
-    return run_benchmark(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--target_sparsity=0.5",
-                         "--pruning_frequency=1")
+    """Pruned and padded to a fixed length: the row that differs most from train.py's defaults."""
+    return run_training_speed(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--target_sparsity=0.5",
+                              "--pruning_frequency=1")
 
 
 def minilm_forward_flops(output_range):
@@ -39,37 +56,89 @@ def minilm_forward_flops(output_range):
     return 5 * layer(32) + layer(output_range) + 2 * 8 * (384 * 384 + 384 * 2)
 
 
-def test_train_throughput_prints_one_consistent_json_line(pruned_fixed_length):
+def test_no_benchmark_imports_train_py():
+    """train.py is a program: the benchmarks build their models through training.*, as train.py does."""
+    scripts = sorted(name for name in os.listdir(BENCHMARKS) if name.endswith(".py"))
+    assert {"common.py", "peer.py", "training_speed.py", "accuracy.py", "serving_speed.py", "kernels.py"} <= set(
+        scripts)
+    for name in scripts:
+        with open(os.path.join(BENCHMARKS, name)) as f:
+            source = f.read()
+        tree = ast.parse(source)
+        modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not [m for m in modules if m == "train" or m.startswith("train.")], name
+        # Nor in code handed to a child process (python -c "import train; ...").
+        assert not re.search(r"\bimport train\b|\bfrom train import\b", source), name
+
+
+def test_training_speed_times_train_pys_pruned_step(pruned_fixed_length):
     found = pruned_fixed_length
-    assert found["steps"] == 3 and found["seconds"] > 0 and found["examples"] == 3 * 8
+    assert set(found) == ROW_KEYS
+    assert (found["framework"], found["policy"], found["padding"], found["bucket_width"]) == (
+        "train.py", "float32", "fixed", None)
+    # The RunConfig reached build_training_model: MiniLM-L6's 36 encoder kernels wrapped for pruning.
+    assert found["target_sparsity"] == 0.5 and found["pruned_layers"] == 36
+    assert found["steps"] == 3 and found["examples"] == 3 * 8  # the timer's steps: the 3 after 2 untimed
     assert found["padded_tokens"] == 3 * 8 * 32 >= found["tokens"]
-    assert found["examples_per_s"] == pytest.approx(3 * 8 / found["seconds"], rel=1e-2)  # full batches of 8
-    assert found["padded_tokens_per_s"] >= found["tokens_per_s"] > 0
-    assert found["padding"] == "fixed" and found["target_sparsity"] == 0.5
-    assert found["padded_tokens_per_s"] == pytest.approx(found["examples_per_s"] * 32, rel=1e-2)
-    assert found["tflops_per_s"] * 1e12 * found["seconds"] == pytest.approx(3 * 3 * minilm_forward_flops(1), rel=1e-2)
-    assert found["flops_share_of_peak"] == pytest.approx(
-        found["tflops_per_s"] / found["matmul_peak_tflops_per_s"], rel=1e-2)
+    # 3 steps, 3x the forward; train.py's last layer on [CLS] alone.
+    assert found["flops"] == 3 * 3 * minilm_forward_flops(1)
     assert 0 < found["flops_share_of_peak"] < 1.5  # a step cannot beat the machine's matmul peak by much
-    assert found["input_pipeline_step_s"] > 0
-    assert found["input_pipeline_share"] == pytest.approx(found["input_pipeline_step_s"] / found["step_s"], rel=1e-2)
 
 
-def test_peer_trains_on_the_same_batches(minilm_dir, pruned_fixed_length):
+def test_training_speed_times_the_peer_on_the_same_batches(minilm_dir, pruned_fixed_length):
     """--framework transformers: the PyTorch peer on the batches train.py's step sees, with the same accounting."""
     ours = pruned_fixed_length  # pruning changes the step, not the batches
-    peer = run_benchmark(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--framework=transformers")
-    assert (ours["framework"], peer["framework"]) == ("train.py", "transformers") and "torch" in peer["versions"]
-    for key in ("padding", "padding_share", "steps", "batch_size", "examples", "tokens", "padded_tokens"):
-        assert peer[key] == ours[key]  # the very same examples and tokens
-    # 3 steps, 3x the forward: the peer's last layer on every token, train.py's on [CLS] alone.
-    assert peer["tflops_per_s"] * 1e12 * peer["seconds"] == pytest.approx(3 * 3 * minilm_forward_flops(32), rel=1e-2)
-    assert peer["examples_per_s"] > 0
+    peer = run_training_speed(minilm_dir, "--mixed_precision=float32", "--fixed_length", "--framework=transformers")
+    assert set(peer) == ROW_KEYS
+    assert (peer["framework"], peer["pruned_layers"]) == ("transformers", 0) and peer["machine"]["versions"]["torch"]
+    for key in ("policy", "padding", "padding_share", "steps", "batch_size", "examples", "tokens", "padded_tokens"):
+        assert peer[key] == ours[key], key  # the very same examples and tokens
+    assert peer["flops"] == 3 * 3 * minilm_forward_flops(32)  # the peer's last layer on every token
+
+
+def test_compare_alternates_the_rows_and_takes_medians_of_each_rounds_ratio():
+    """--compare's table from rows run in order: each setting's rows back to back in a round, the peer's
+    first; a row's ratio is the median of its rounds' ratios, each against the peer of its own round."""
+    speeds = {  # (fixed, framework, sparsity): examples/s in rounds 1 and 2
+        (False, "transformers", 0.0): [100.0, 50.0], (False, "train.py", 0.0): [150.0, 100.0],
+        (False, "train.py", 0.5): [120.0, 90.0], (True, "transformers", 0.0): [10.0, 20.0],
+        (True, "train.py", 0.0): [20.0, 20.0]}
+    calls = []
+
+    def fake_row(precision, fixed, framework, sparsity):
+        calls.append((precision, fixed, framework, sparsity))
+        done = sum(c[1:] == (fixed, framework, sparsity) for c in calls)
+        return {"framework": framework, "policy": "float32", "padding": "fixed" if fixed else "bucket",
+                "task": "SST-2", "max_seq_length": 128, "target_sparsity": sparsity,
+                "examples_per_s": speeds[(fixed, framework, sparsity)][done - 1],
+                "flops_share_of_peak": 0.4 + 0.1 * done, "matmul_peak_tflops_per_s": 0.35 + 0.01 * done}
+
+    passes = training_speed.compare(fake_row, ["float32", "float32"], rounds=2, pruned_sparsity=0.5)
+    one_round = [("float32", False, "transformers", 0.0), ("float32", False, "train.py", 0.0),
+                 ("float32", False, "train.py", 0.5), ("float32", True, "transformers", 0.0),
+                 ("float32", True, "train.py", 0.0)]
+    assert calls == one_round * 2  # float32 twice is one policy, run once a round
+    lines = training_speed.summarize(passes)
+    expected = {  # row: (median train.py ex/s, median peer ex/s, median ratio), each round's ratio
+        "float32, SST-2 buckets": ([125, 75, 1.75], [1.5, 2.0]),  # 1.75, not 125 / 75
+        "float32, SST-2 buckets, 50% pruned": ([105, 75, 1.5], [1.2, 1.8]),
+        "float32, fixed 128": ([20, 15, 1.5], [2.0, 1.0])}
+    assert [line["row"] for line in lines] == list(expected)
+    for line in lines:
+        medians, ratios = expected[line["row"]]
+        assert [line[key] for key in ("train_py_examples_per_s", "transformers_examples_per_s", "ratio")] == (
+            pytest.approx(medians)) and line["ratios"] == pytest.approx(ratios), line["row"]
+    assert (lines[0]["share_of_peak"], lines[0]["matmul_peak_gflops_per_s"]) == pytest.approx((0.55, 365))
+    table = training_speed.markdown(lines)
+    assert "| float32, fixed 128 | 20.0 | 15.0 | 1.50x | 55% of 365 GFLOP/s | 2.00, 1.00 |" in table
+    assert training_speed.distinct_precisions(["float32", "bfloat16", "float32"]) == {
+        "float32": "float32", "mixed_bfloat16": "bfloat16"}
 
 
 @pytest.mark.parametrize("output_range", [1, None])
 def test_training_flops_count_every_matmul_tensorflow_counts(minilm_dir, output_range):
-    """The dense part of flops.training_flops equals TensorFlow's own count of the forward graph's MatMuls:
+    """The dense part of common.training_flops equals TensorFlow's own count of the forward graph's MatMuls:
     train.py's classifier (the last layer on [CLS] alone), and a head on the whole encoder."""
     pretrained = bert_keras.load_encoder(minilm_dir)
     if output_range:
@@ -87,106 +156,74 @@ def test_training_flops_count_every_matmul_tensorflow_counts(minilm_dir, output_
     config = pretrained.config
     last_queries = output_range or seq
     attention = 4 * batch * seq * config.hidden_size * ((config.num_hidden_layers - 1) * seq + last_queries)
-    assert counted > 0 and flops.training_flops(config, batch, seq, 2, output_range) == 3 * (counted + attention)
+    assert counted > 0 and common.training_flops(config, batch, seq, 2, output_range) == 3 * (counted + attention)
+
+
+def test_kernels_compare_forms_that_compute_the_same_thing():
+    """benchmarks/kernels.py: TensorFlow's and torch's matmuls, attention's einsums and batched matmuls, GELU
+    native and between casts each give the same result (what is timed is one computation two ways), and a
+    step's sum counts each layer's dense matmuls: four hidden x hidden, one of each other shape."""
+    _, found = run_script("kernels.py", "--batch_size=2", "--seq_length=8", "--hidden=8", "--intermediate=32",
+                          "--heads=2", "--layers=2", "--repeats=2", timeout=300)
+    for dtype, tolerance in (("bfloat16", 2e-2), ("float32", 1e-5)):
+        dense = found[dtype]["dense_matmuls"]
+        assert len(dense["ms_per_matmul"]) == 9 and dense["max_relative_difference"] < tolerance
+        for side in ("tensorflow", "torch"):  # in 2 layers
+            expected = 2 * sum(ms[side] * (4 if name.startswith("8x8 ") else 1)
+                               for name, ms in dense["ms_per_matmul"].items())
+            assert dense["ms_per_step"][side] == pytest.approx(expected, rel=1e-3, abs=1e-3)
+        assert found[dtype]["attention"]["max_relative_difference"] < 2 * tolerance
+    assert found["bfloat16"]["gelu"]["max_abs_difference"] < 2e-2 and "gelu" not in found["float32"]
+
+
+def test_accuracy_reads_finished_runs_back_without_running_them(tmp_path):
+    """benchmarks/accuracy.py resumes: finished runs of both sides are read back (here with a checkpoint that
+    does not exist, so any run would fail), their dev metrics and train.py's pruned sparsity tabulated."""
+    root = tmp_path / "rte" / "epochs3_seed0_float32"
+    peer_dir, ours_dir = root / "transformers", root / "train.py_0.5"
+    peer_dir.mkdir(parents=True)
+    ours_dir.mkdir()
+    (peer_dir / "eval_results.json").write_text(json.dumps(
+        {"metrics": {"validation": {"accuracy": 0.5379}}, "global_step": 234}))
+    RunConfig(task="rte", target_sparsity=0.5, seed=0, mixed_precision="float32").save(str(ours_dir))
+    run_folder.write_results(str(ours_dir), {
+        "eval_accuracy": 0.556, "eval_loss": 0.69, "eval_time_s": 3.0, "global_step": 246, "loss": 0.7,
+        "sparsity": {"pruned": {"sparsity": 0.5000004}, "reported": {"sparsity": 0.23}}})
+    stdout, found = run_script("accuracy.py", "--init_checkpoint=/nonexistent", "--tasks=rte", "--sparsities=0.5",
+                               f"--output_root={tmp_path}", timeout=300)
+    assert [(r["runner"], r["sparsity"], r["metrics"], r["global_step"], r["wall_s"]) for r in found["rows"]] == [
+        ("transformers (PyTorch)", 0.0, {"accuracy": 0.5379}, 234, 0),
+        ("train.py (tf_keras)", 0.5, {"accuracy": 0.556}, 246, 0)]
+    assert "| rte | 0 | train.py (tf_keras) | 50% | accuracy 0.5560 | 246 | read back |" in stdout
 
 
 @pytest.mark.slow
-def test_inference_serves_the_peers_probabilities(minilm_dir):
-    """benchmarks/inference.py: both sides hold the same weights, so their probabilities agree."""
-    args = ["benchmarks/inference.py", f"--init_checkpoint={minilm_dir}", f"--glue_dir={GLUE}", "--requests=3",
-            "--warmup_requests=1", "--long_texts=8"]
-    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=900,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1"))
-    assert result.returncode == 0, result.stderr[-5000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(found["rows"]) == {"sst2", "long"} and found["rows"]["long"]["texts"] == 8
+def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
+    """benchmarks/serving_speed.py: train.py's export and the pipeline hold the same weights, so their
+    probabilities agree on every text."""
+    _, found = run_script("serving_speed.py", f"--init_checkpoint={minilm_dir}", f"--glue_dir={GLUE}",
+                          "--requests=3", "--warmup_requests=1", "--long_texts=8", timeout=900)
+    assert {name: row["texts"] for name, row in found["rows"].items()} == {"sst2": 872, "long": 8}
     for row in found["rows"].values():
         assert row["max_abs_probability_difference"] < 1e-5
-        assert row["saved_model"]["latency_ms_median"] > 0 and row["transformers_pipeline"]["batch_examples_per_s"] > 0
-
-
-def test_op_costs_prints_positive_timings():
-    result = subprocess.run([sys.executable, "benchmarks/op_costs.py"], cwd=REPO, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("gelu_bfloat16_ms", "gelu_in_float32_with_casts_ms", "random_uniform_ms", "generator_uniform_ms",
-                "stateless_uniform_ms", "stateless_uniform_constant_seed_ms", "attention_einsum_ms",
-                "attention_matmul_ms"):
-        assert found[key] > 0
-
-
-@pytest.mark.slow  # ~100 s each: two models built and traced; test_train checks what each A/B changes
-@pytest.mark.parametrize("ab, before, after, differs", [
-    ("optimizer", "keras_adamw", "train_adamw", ("optimizer", "tf_keras.src.optimizers.adamw.AdamW", "train.AdamW")),
-    ("output_range", "whole_encoder", "cls_only_last_layer", ("last_layer_tokens", None, 1)),
-    # 105 variables, one compiled update each; then the dense ones' and two embeddings' (sparse)
-    ("fused_update", "per_variable", "fused", ("update_traces", 105, 3))])
-def test_step_ab_times_both_variants(minilm_dir, ab, before, after, differs):
-    result = subprocess.run([sys.executable, "benchmarks/step_ab.py", f"--init_checkpoint={minilm_dir}", f"--ab={ab}",
-                             "--mixed_precision=float32", "--seq_length=8", "--train_batch_size=4", "--rounds=1"],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["ab"] == ab and found["batch"] == [4, 8] and found["steps_each"] == 15
-    key, value_before, value_after = differs
-    assert (found["built"][before][key], found["built"][after][key]) == (value_before, value_after)
-    assert set(found["median_step_ms"]) == {before, after} and min(found["median_step_ms"].values()) > 0
-    assert found[f"{after}_over_{before}"] == pytest.approx(
-        found["median_step_ms"][after] / found["median_step_ms"][before], abs=2e-3)
-
-
-def test_matmul_vs_torch_sums_a_steps_matmuls():
-    result = subprocess.run([sys.executable, "benchmarks/matmul_vs_torch.py", "--tokens=16", "--hidden=8",
-                             "--intermediate=32", "--layers=2", "--repeats=2"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    for dtype in ("bfloat16", "float32"):
-        per_matmul = found[dtype]["ms_per_matmul"]
-        assert len(per_matmul) == 9 and min(min(ms.values()) for ms in per_matmul.values()) > 0
-        for side in ("tensorflow", "torch"):  # 4 hidden x hidden layers, 1 of each other, in 2 layers
-            expected = 2 * sum(ms[side] * (4 if name.startswith("8x8 ") else 1) for name, ms in per_matmul.items())
-            assert found[dtype]["ms_per_step"][side] == pytest.approx(expected, rel=1e-3, abs=1e-3)
-        step = found[dtype]["ms_per_step"]
-        assert found[dtype]["tensorflow_over_torch"] == pytest.approx(step["tensorflow"] / step["torch"], rel=0.01)
-
-
-@pytest.mark.slow  # ~110 s: TensorFlow and PyTorch models built and traced in one process
-def test_step_by_length_times_both_sides_on_every_batch(minilm_dir):
-    args = ["benchmarks/step_by_length.py", f"--init_checkpoint={minilm_dir}", "--task=rte", f"--glue_dir={GLUE}",
-            "--train_batch_size=4", "--max_seq_length=32", "--bucket_width=16", "--batches=6", "--rounds=2",
-            "--mixed_precision=float32"]
-    result = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=600,
-                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1"))
-    assert result.returncode == 0, result.stderr[-5000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["batches"] == 6 and found["rounds"] == 2 and found["policy"] == "float32"
-    assert sum(row["batches"] for row in found["by_length"].values()) == 6
-    assert set(found["by_length"]) <= {"16", "32"}  # RTE's pairs, in buckets 16 tokens wide up to 32
-    mean = found["mean_step_ms"]
-    assert min(mean.values()) > 0
-    assert found["train_py_over_transformers"] == pytest.approx(mean["train.py"] / mean["transformers"], rel=2e-2)
-    for row in found["by_length"].values():
-        assert row["train.py_median_ms"] > 0 and row["transformers_median_ms"] > 0
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 def test_peer_step_scales_the_loss_in_float16_only(minilm_dir, precision):
-    """The peer's 16-bit steps (benchmarks/hf_peer.py): float16 with dynamic loss scaling, as Keras'
+    """The peer's 16-bit steps (benchmarks/peer.py): float16 with dynamic loss scaling, as Keras'
     mixed_float16; bfloat16 without. Either way the step trains: finite loss, weights move."""
     import torch
-    from benchmarks import hf_peer
+    from benchmarks import peer
 
     torch.manual_seed(0)
-    model = hf_peer.load_model(minilm_dir, 2, is_regression=False)
-    optimizer, scheduler = hf_peer.make_optimizer(model, 1e-3, 0.01, warmup_steps=0, total_steps=10)
-    scaler = hf_peer.grad_scaler(precision)
+    model = peer.load_model(minilm_dir, 2, is_regression=False)
+    optimizer, scheduler = peer.make_optimizer(model, 1e-3, 0.01, warmup_steps=0, total_steps=10)
+    scaler = peer.grad_scaler(precision)
     batch = {"input_ids": torch.randint(1000, 5000, (2, 8)), "token_type_ids": torch.zeros(2, 8, dtype=torch.long),
              "attention_mask": torch.ones(2, 8, dtype=torch.long)}
     before = model.bert.encoder.layer[0].attention.self.query.weight.detach().clone()
-    loss = hf_peer.training_step(model, optimizer, scheduler, scaler, batch, torch.tensor([0, 1]),
-                                 is_regression=False, precision=precision)
+    loss = peer.training_step(model, optimizer, scheduler, scaler, batch, torch.tensor([0, 1]),
+                              is_regression=False, precision=precision)
     assert torch.isfinite(loss) and loss.dtype == torch.float32
     assert not torch.equal(model.bert.encoder.layer[0].attention.self.query.weight, before)
     assert scaler.is_enabled() == (precision == "float16")

@@ -38,6 +38,17 @@ class RunConfig:
     tfds_manual_dir: Optional[str] = _field(None, "GLUE's own download files, for an offline tfds build.")
     glue_dir: Optional[str] = _field(None, "Read GLUE's original files from this folder instead of tfds.")
     output_dir: str = _field("output/sst2", "The run's folder.")
+    # Your own data instead of GLUE (glue_tasks.user_data): the task is then named after train_file.
+    train_file: Optional[str] = _field(None, "Your own training data: a .csv, .tsv or .jsonl file with "
+                                       "--text_columns and --label_column (instead of --task).")
+    validation_file: Optional[str] = _field(None, "Your own dev data (with --train_file), evaluated each epoch.")
+    text_columns: tuple[str, ...] = _field(("sentence",), "The text column, or two for sentence pairs "
+                                           "(with --train_file).", identity=True)
+    label_column: str = _field("label", "The label column (with --train_file).", identity=True)
+    labels: Optional[tuple[str, ...]] = _field(None, "The class labels, in id order (default: those of "
+                                               "--train_file, sorted).", identity=True)
+    regression: bool = _field(False, "The label is a number to predict (mean squared error), not a class.",
+                              identity=True)
 
     # Optimisation.
     learning_rate: float = _field(2e-5, "Peak learning rate.", identity=True)
@@ -97,7 +108,7 @@ class RunConfig:
                                                         identity=True)
 
     def __post_init__(self):
-        for name in ("prune_layers", "block_size", "sparsity_m_by_n"):  # JSON gives lists: keep them hashable
+        for name in ("prune_layers", "block_size", "sparsity_m_by_n", "text_columns", "labels"):  # JSON gives lists: keep them hashable
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -177,5 +188,9 @@ def check(config):
         check_value(f.name, getattr(config, f.name))
     if config.block_size and config.sparsity_m_by_n:
         raise ConfigError("block_size and sparsity_m_by_n: give one, not both (tfmot would ignore block_size)")
+    if config.train_file and not config.validation_file:
+        raise ConfigError("train_file needs validation_file: the dev metrics are what a run reports")
+    if config.train_file and not config.regression and config.labels is None:
+        raise ConfigError("train_file: labels are unset (train.py reads them from the file)")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":
         raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")

@@ -1,4 +1,5 @@
-"""A run's data, as its RunConfig says: GLUE's splits tokenised once, training and dev batches."""
+"""A run's task and data, as its RunConfig says: GLUE's splits or the user's files, tokenised once,
+training and dev batches."""
 
 import dataclasses
 
@@ -7,7 +8,7 @@ import tensorflow as tf
 
 import bert_keras
 import glue_tasks
-from glue_tasks import inputs
+from glue_tasks import inputs, user_data
 
 
 @dataclasses.dataclass
@@ -20,8 +21,18 @@ class RunData:
     steps_per_epoch: int
 
 
+def task_of(config):
+    """The TaskSpec a RunConfig trains: a GLUE task, or the user's files (glue_tasks.user_data)."""
+    if not config.train_file:
+        return glue_tasks.get_task(config.task)
+    return user_data.user_task(config.task, {"train": config.train_file, "validation": config.validation_file},
+                               config.text_columns, config.label_column, config.labels, config.regression)
+
+
 def load_split(config, task, split):
-    """A GLUE split from where `config` says: GLUE's original files (glue_dir), or tfds."""
+    """A split from where `config` says: the user's files, GLUE's original files (glue_dir), or tfds."""
+    if config.train_file:
+        return user_data.load_file(task, task.files[split])
     return glue_tasks.load(task, split, data_dir=config.data_dir, manual_dir=config.tfds_manual_dir,
                            glue_dir=config.glue_dir)
 

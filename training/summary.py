@@ -12,6 +12,7 @@ import os
 from glue_tasks.specs import TASKS, get_task
 from training import run_folder
 from training.config import RunConfig
+from training.data import task_of
 
 # BERT-base on GLUE's test server, Devlin et al. (2019), Table 1; the metric each number is (F1 for QQP and
 # MRPC, Spearman for STS-B, Matthews for CoLA, accuracy elsewhere; MNLI matched/mismatched). WNLI: not reported.
@@ -37,8 +38,9 @@ def find_runs(root):
             unfinished.append(os.path.relpath(folder, root))
             continue
         config, results = RunConfig.load(folder), run_folder.read_results(folder)
+        task = task_of(config)
         finished.append({
-            "folder": os.path.relpath(folder, root), "task": get_task(config.task).tfds_name,
+            "folder": os.path.relpath(folder, root), "task": task.tfds_name, "headline": _headline_metric(task),
             "learning_rate": config.learning_rate, "target_sparsity": config.target_sparsity,
             "seed": config.seed, "global_step": results["global_step"],
             "train_time_s": results["train_time_s"], "eval_time_s": results["eval_time_s"],
@@ -52,13 +54,23 @@ def find_runs(root):
     return finished, unfinished
 
 
+def _headline_metric(task):
+    """The metric the BERT paper reports for a GLUE task (MNLI: matched); a user's task: its first."""
+    return PAPER_METRIC[task.tfds_name] if task.tfds_name in PAPER_METRIC and task.folder else task.metrics[0]
+
+
 def headline(run):
-    """The run's value of the metric the BERT paper reports for its task (MNLI: matched)."""
-    return run["metrics"][PAPER_METRIC[run["task"]]]
+    return run["metrics"][run["headline"]]
+
+
+def _name(run):
+    return get_task(run["task"]).glue_name if run["task"] in PAPER_METRIC else run["task"]
 
 
 def _task_order(run):
-    return [spec.tfds_name for spec in TASKS].index(run["task"]), run["target_sparsity"], run["learning_rate"]
+    glue = [spec.tfds_name for spec in TASKS]
+    return (glue.index(run["task"]) if run["task"] in glue else len(glue), run["task"], run["target_sparsity"],
+            run["learning_rate"])
 
 
 def best_runs(runs):
@@ -126,24 +138,24 @@ def markdown(runs, unfinished):
              "## Best run per task" + (" and sparsity" if several else ""), "",
              _table(["Task", "Metric", "BERT-base (paper, test)", "Ours (dev)", *sparsity_header, "Learning rate",
                      "Train time", "All dev metrics"],
-                    [[get_task(r["task"]).glue_name, METRIC_NAMES[PAPER_METRIC[r["task"]]], PAPER_BERT_BASE[r["task"]],
+                    [[_name(r), METRIC_NAMES[r["headline"]], PAPER_BERT_BASE.get(r["task"], "-"),
                       _ours(r), *sparsity(r), f"{r['learning_rate']:g}", _minutes(r["train_time_s"]),
                       _metrics_text(r)] for r in best]),
              "", f"Total training time: {_minutes(sum(r['train_time_s'] for r in runs))} over {len(runs)} runs.", "",
              "## Every run", "",
              _table(["Task", "Learning rate", *sparsity_header, "Seed", "Dev metrics", "Steps", "Train time", "Folder"],
-                    [[get_task(r["task"]).glue_name, f"{r['learning_rate']:g}", *sparsity(r), r["seed"],
+                    [[_name(r), f"{r['learning_rate']:g}", *sparsity(r), r["seed"],
                       _metrics_text(r), r["global_step"], _minutes(r["train_time_s"]), f"`{r['folder']}`"]
                      for r in sorted(runs, key=_task_order)])]
     rows = []
     for r in sorted(runs, key=_task_order):
         gains = pruning_gains(r, runs)
         if gains is None:
-            rows.append([get_task(r["task"]).glue_name, f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}",
+            rows.append([_name(r), f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}",
                          _ours(r), *["n/a"] * 6])
             continue
         compared = gains["dense_folder"] is not None
-        rows.append([get_task(r["task"]).glue_name, f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}", _ours(r),
+        rows.append([_name(r), f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}", _ours(r),
                      f"{100 * gains['metric_change']:+.1f}" if compared else "-",
                      f"{gains['parameters']:,}", f"{gains['nonzero']:,}" +
                      (f" ({gains['nonzero_vs_dense']:.2f}x)" if compared else ""),
@@ -175,9 +187,10 @@ def plot_sparsity(runs, path):
         return None
     figure, axes = plt.subplots(figsize=(6.4, 4.4))
     for task in tasks:
-        points = [(100 * r["target_sparsity"], 100 * headline(r)) for r in best if r["task"] == task]
+        runs_of_task = [r for r in best if r["task"] == task]
+        points = [(100 * r["target_sparsity"], 100 * headline(r)) for r in runs_of_task]
         axes.plot(*zip(*points), marker="o",
-                  label=f"{get_task(task).glue_name} ({METRIC_NAMES[PAPER_METRIC[task]]})")
+                  label=f"{_name(runs_of_task[0])} ({METRIC_NAMES[runs_of_task[0]['headline']]})")
     axes.set_xlabel("encoder sparsity (% of pruned weights that are zero)")
     axes.set_ylabel("dev metric (best over learning rates)")
     axes.set_title("GLUE dev metric vs magnitude-pruning sparsity")

@@ -1,0 +1,151 @@
+r"""Serving raw text: train.py's SavedModel against transformers' pipeline, same weights, same texts.
+
+  HF_HUB_OFFLINE=1 python benchmarks/serving_speed.py --init_checkpoint DIR --glue_dir DIR [--requests 200]
+
+Our side: the SST-2 task model train.py builds on the encoder in --init_checkpoint (a Hugging Face
+BERT folder), its head seeded, exported by `training.export.export` (the export of train.py and
+evaluate.py), loaded back with tf.saved_model.load and called through `serving_default` on raw
+strings. The peer: transformers' "text-classification" pipeline (BertForSequenceClassification,
+PyTorch, its fast tokenizer) holding the same encoder, pooler and head weights. Both serve float32
+on all cores, in this one process, one after the other.
+
+Two sets of texts: SST-2's dev sentences ("sst2"), and the training sentences joined 16 at a time
+("long", truncated by both sides at --max_seq_length). Rows: batch-1 latency (median and 90th
+percentile over --requests single requests, after --warmup_requests) and batch throughput
+(examples/s over the whole set, after one untimed pass over its first batches). The two sides'
+probabilities are compared on every text (`max_abs_probability_difference`). Prints one JSON line.
+"""
+
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+from benchmarks import common  # noqa: E402  (first: TensorFlow's environment)
+
+from absl import app, flags  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_text  # noqa: E402,F401  (the SavedModel's WordPiece ops)
+import tf_keras as keras  # noqa: E402
+
+import bert_keras  # noqa: E402
+import glue_tasks  # noqa: E402
+from training import export  # noqa: E402
+from training.config import RunConfig  # noqa: E402
+from training.model import build_training_model  # noqa: E402
+from training.optimization import plan_steps  # noqa: E402
+
+FLAGS = flags.FLAGS
+TASK = glue_tasks.get_task("sst2")
+
+
+def texts_to_serve():
+    """{"sst2": SST-2's dev sentences, "long": training sentences joined 16 at a time}."""
+    dev = list(glue_tasks.read_split(TASK, "validation", FLAGS.glue_dir)["sentence"])
+    train = list(glue_tasks.read_split(TASK, "train", FLAGS.glue_dir)["sentence"])
+    long = [" ".join(train[i:i + 16]) for i in range(0, 16 * FLAGS.long_texts, 16)]
+    return {"sst2": dev, "long": long}
+
+
+def export_ours(path):
+    """train.py's SST-2 model on the encoder, its head seeded, exported as train.py exports; the float32 copy."""
+    config = RunConfig(task=TASK.tfds_name, init_checkpoint=FLAGS.init_checkpoint,
+                       max_seq_length=FLAGS.max_seq_length, seed=FLAGS.seed)
+    keras.utils.set_random_seed(config.seed)
+    pretrained = bert_keras.load_encoder(config.init_checkpoint)
+    trained = build_training_model(config, pretrained, TASK, plan_steps(config, steps_per_epoch=1))
+    return export.export(path, trained.model, pretrained, TASK, config.max_seq_length)
+
+
+def peer_pipeline(model):
+    """transformers' text-classification pipeline with the same encoder and our model's head."""
+    import torch
+    import transformers
+
+    from benchmarks import peer
+
+    pipeline_model = peer.load_model(FLAGS.init_checkpoint, TASK.num_outputs, is_regression=False)
+    kernel, bias = model.get_layer("classifier").get_weights()  # [H, 2], [2]
+    with torch.no_grad():
+        pipeline_model.classifier.weight.copy_(torch.from_numpy(kernel.T))
+        pipeline_model.classifier.bias.copy_(torch.from_numpy(bias))
+    pipeline_model.eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(FLAGS.init_checkpoint)
+    pipe = transformers.pipeline("text-classification", model=pipeline_model, tokenizer=tokenizer, device="cpu")
+
+    def classify(texts, batch_size):
+        """P(class 1) of each text."""
+        results = pipe(texts, batch_size=batch_size, truncation=True, max_length=FLAGS.max_seq_length, top_k=None)
+        return np.array([next(r["score"] for r in result if r["label"] == "LABEL_1") for result in results])
+
+    return classify
+
+
+def our_classifier(path):
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+
+    def classify(texts, batch_size):
+        out = [serve(sentence=tf.constant(texts[i:i + batch_size]))["probabilities"].numpy()[:, 1]
+               for i in range(0, len(texts), batch_size)]
+        return np.concatenate(out)
+
+    return classify
+
+
+def measure(classify, texts):
+    """Latency of single requests (ms: median, p90), throughput in batches (examples/s), P(class 1) of each text."""
+    singles = texts[:FLAGS.warmup_requests + FLAGS.requests]
+    for text in singles[:FLAGS.warmup_requests]:
+        classify([text], 1)
+    latencies = []
+    for text in singles[FLAGS.warmup_requests:]:
+        start = time.perf_counter()
+        classify([text], 1)
+        latencies.append(time.perf_counter() - start)
+    classify(texts[:4 * FLAGS.batch_size], FLAGS.batch_size)  # warm-up: the batch shapes
+    start = time.perf_counter()
+    probabilities = classify(texts, FLAGS.batch_size)
+    seconds = time.perf_counter() - start
+    return {"latency_ms_median": round(1000 * float(np.median(latencies)), 2),
+            "latency_ms_p90": round(1000 * float(np.percentile(latencies, 90)), 2),
+            "batch_examples_per_s": round(len(texts) / seconds, 1)}, probabilities
+
+
+def define_flags():
+    flags.DEFINE_string("init_checkpoint", None, "A Hugging Face BERT folder (both sides load it).", required=True)
+    flags.DEFINE_string("glue_dir", "../shared/glue", "A folder in the original GLUE layout (SST-2's texts).")
+    flags.DEFINE_integer("max_seq_length", 128, "Both sides truncate at this many tokens.")
+    flags.DEFINE_integer("batch_size", 32, "Batch size of the throughput rows.")
+    flags.DEFINE_integer("requests", 200, "Timed batch-1 requests per row.")
+    flags.DEFINE_integer("warmup_requests", 20, "Untimed batch-1 requests first.")
+    flags.DEFINE_integer("long_texts", 256, "How many 16-sentence texts the 'long' rows use.")
+    flags.DEFINE_integer("seed", 0, "Seeds the classifier head.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    texts = texts_to_serve()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = export_ours(os.path.join(tmp, "saved_model"))
+        ours = our_classifier(os.path.join(tmp, "saved_model"))
+        peer = peer_pipeline(model)
+        rows = {}
+        for name, batch in texts.items():
+            our_row, our_p = measure(ours, batch)
+            peer_row, peer_p = measure(peer, batch)
+            rows[name] = {
+                "texts": len(batch), "saved_model": our_row, "transformers_pipeline": peer_row,
+                "latency_ratio_peer_over_ours": round(peer_row["latency_ms_median"] / our_row["latency_ms_median"], 2),
+                "throughput_ratio_ours_over_peer": round(
+                    our_row["batch_examples_per_s"] / peer_row["batch_examples_per_s"], 2),
+                "max_abs_probability_difference": float(np.abs(our_p - peer_p).max())}
+    common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
+                       "max_seq_length": FLAGS.max_seq_length, "rows": rows})
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
