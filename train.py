@@ -16,7 +16,6 @@ import re
 import shutil
 import sys
 import time
-import typing
 
 PROCESS_START = time.time()  # before TensorFlow's import: the time to the first step counts start-up
 # TensorFlow's C++ logging (CUDA probing on a machine without GPUs, ...) off unless the user sets it.
@@ -53,27 +52,8 @@ flags.DEFINE_bool("keep_checkpoints", False, "Keep backup/ (the training state, 
                   "finished run; by default it goes, and the folder keeps the export and results.")
 
 
-def _define_config_flags():
-    """A flag for each RunConfig field outside SWEEP, with the field's default and help."""
-    for field in run_config.fields():
-        if field.name in SWEEP:
-            continue
-        kind, meta = field.type, field.metadata
-        if typing.get_origin(kind) is typing.Union:  # Optional[X]
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        if meta["choices"]:
-            flags.DEFINE_enum(field.name, field.default, meta["choices"], meta["help"])
-        elif typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
-            flags.DEFINE_list(field.name, field.default and list(field.default), meta["help"])
-        elif typing.get_origin(kind) is tuple or kind is str:  # a pair is given as "1,4"
-            flags.DEFINE_string(field.name, field.default, meta["help"])
-        elif kind is int:
-            flags.DEFINE_integer(field.name, field.default, meta["help"], lower_bound=meta["lower_bound"])
-        else:
-            {bool: flags.DEFINE_bool, float: flags.DEFINE_float}[kind](field.name, field.default, meta["help"])
-
-
-_define_config_flags()
+run_config.define_flags([f.name for f in run_config.fields() if f.name not in SWEEP])
+flags.adopt_module_key_flags(run_config)  # --helpshort lists them as train.py's
 FLAGS = flags.FLAGS
 
 
@@ -196,9 +176,10 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     start_step, _ = run_folder.latest_checkpoint(output_dir)
     train_batches = distribution.distributed(data.training_batches(config, run_data.train, plan.epochs, start_step))
     if chief:
+        replicas = strategy.num_replicas_in_sync
         pruning = f", pruning {len(trained.pruned_layers)} kernels to {config.target_sparsity:.0%}" if config.pruned else ""
         print(f"{task.glue_name} in {output_dir}: {plan.total_steps} steps ({plan.steps_per_epoch} an epoch), "
-              f"warm-up {plan.warmup_steps}, {policy}, {strategy.num_replicas_in_sync} replica(s){pruning}"
+              f"warm-up {plan.warmup_steps}, {policy}, {replicas} replica{'s' if replicas > 1 else ''}{pruning}"
               + (f"; resuming at step {start_step}" if start_step else ""))
 
     first_dev = task.dev_splits[0]

@@ -1,5 +1,5 @@
 """What the benchmarks share: the machine they ran on, a training step's FLOPs and the matmul peak to
-hold them against, a step timer for model.fit, flags made from train.py's RunConfig, one JSON line.
+hold them against, a step timer for model.fit, one JSON line.
 
 Importing this module imports bert_keras first, which sets TensorFlow's environment (Keras 2,
 oneDNN) as train.py runs with it.
@@ -10,14 +10,11 @@ import json
 import os
 import platform
 import time
-import typing
 
 import bert_keras  # noqa: F401  (first: TensorFlow's environment, before TensorFlow loads)
-from absl import flags
 import tensorflow as tf
 import tf_keras as keras
 
-from training import config as run_config
 
 
 def machine():
@@ -105,20 +102,3 @@ class StepTimer(keras.callbacks.Callback):
     @property
     def seconds(self):
         return self.end - self.start
-
-
-def define_config_flags(names, **defaults):
-    """An absl flag for each named RunConfig field, with train.py's help and default (unless in `defaults`)."""
-    fields = {f.name: f for f in run_config.fields()}
-    for name in names:
-        field = fields[name]
-        kind, meta, default = field.type, field.metadata, defaults.get(name, field.default)
-        if typing.get_origin(kind) is typing.Union:  # Optional[X]
-            kind = next(a for a in typing.get_args(kind) if a is not type(None))
-        if meta["choices"]:
-            flags.DEFINE_enum(name, default, meta["choices"], meta["help"])
-        elif kind is int:
-            flags.DEFINE_integer(name, default, meta["help"], lower_bound=meta["lower_bound"])
-        else:
-            {bool: flags.DEFINE_bool, float: flags.DEFINE_float, str: flags.DEFINE_string}[kind](
-                name, default, meta["help"])

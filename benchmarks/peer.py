@@ -38,6 +38,7 @@ import torch.nn.functional as F  # noqa: E402
 import transformers  # noqa: E402
 
 import glue_tasks  # noqa: E402
+from training import config as run_config  # noqa: E402
 from training.precision import choose_policy  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -230,7 +231,7 @@ HPARAMS = ("init_checkpoint", "learning_rate", "num_train_epochs", "max_steps", 
 
 def define_flags():
     """The program's flags (defined only when run as one: training_speed.py imports this module)."""
-    common.define_config_flags(("task", "glue_dir", "output_dir") + HPARAMS, init_checkpoint=None,
+    run_config.define_flags(("task", "glue_dir", "output_dir") + HPARAMS, init_checkpoint=None,
                                glue_dir="../shared/glue", output_dir=None, mixed_precision="float32")
     flags.adopt_module_key_flags(common)  # listed by --help
     flags.mark_flag_as_required("init_checkpoint")  # a Hugging Face BERT folder

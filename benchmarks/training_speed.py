@@ -40,6 +40,7 @@ import tf_keras as keras  # noqa: E402
 import bert_keras  # noqa: E402
 import glue_tasks  # noqa: E402
 from training import callbacks, data  # noqa: E402
+from training import config as run_config  # noqa: E402
 from training.config import ConfigError, RunConfig  # noqa: E402
 from training.model import build_training_model  # noqa: E402
 from training.optimization import plan_steps  # noqa: E402
@@ -229,7 +230,7 @@ def child_row(precision, fixed, framework, sparsity):
 
 def define_flags():
     """The program's flags (defined only when run as one: the tests import this module beside train.py)."""
-    common.define_config_flags(CONFIG_FLAGS, init_checkpoint=None)
+    run_config.define_flags(CONFIG_FLAGS, init_checkpoint=None)
     flags.adopt_module_key_flags(common)  # listed by --help
     flags.mark_flag_as_required("init_checkpoint")  # a Hugging Face BERT folder for the peer's rows
     flags.DEFINE_enum("framework", "train.py", ["train.py", "transformers"], "Whose training step to time.")

@@ -181,7 +181,7 @@ def test_a_new_users_run_from_a_failed_start_to_the_summary(minilm_dir, tmp_path
 
     args = [f for f in short_run_flags(minilm_dir, output_dir, "--target_sparsity=0.5", "--max_steps=8",
                                        "--pruning_begin_step=0", "--pruning_end_step=8", "--pruning_frequency=4",
-                                       precision="bfloat16") if not f.startswith("--log_steps")]
+                                       "--max_seq_length=32", precision="bfloat16") if not f.startswith("--log_steps")]
     process = train_subprocess(args, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
     output = process.communicate(timeout=900)[0]
     assert process.returncode == 0, output[-5000:]

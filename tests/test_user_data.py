@@ -77,7 +77,7 @@ def test_a_csv_task_trained_evaluated_exported_and_predicted(minilm_dir, tmp_pat
     common = [f"--init_checkpoint={minilm_dir}", "--train_batch_size=16", "--max_seq_length=32",
               "--mixed_precision=float32", "--log_steps=4"]
     train_in_process([f"--train_file={tmp_path}/reviews_train.csv", f"--validation_file={tmp_path}/reviews_dev.csv",
-                      "--text_columns=text", "--label_column=sentiment", f"--output_dir={run}", "--max_steps=6",
+                      "--text_columns=text", "--label_column=sentiment", f"--output_dir={run}", "--max_steps=4",
                       "--target_sparsity=0.5", "--pruning_begin_step=0", "--pruning_end_step=4",
                       "--pruning_frequency=2", *common])
     trained = json.load(open(os.path.join(run, "eval_results.json")))

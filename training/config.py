@@ -10,6 +10,7 @@ a run whose identity differs is refused. The others say where data lie or how a 
 import dataclasses
 import json
 import os
+import typing
 from typing import Optional
 
 FORMAT_VERSION = 1  # of train_config.json; a folder written before the field existed has none
@@ -160,6 +161,30 @@ class RunConfig:
 def fields():
     """The fields of RunConfig, in order: what train.py turns into flags."""
     return dataclasses.fields(RunConfig)
+
+
+def define_flags(names, **defaults):
+    """Defines an absl flag for each named field (for a program's command line: train.py, the
+    benchmarks), with the field's help and default unless `defaults` gives another. A pair such as
+    block_size is a string ("1,4"), a list of strings a comma-separated list."""
+    from absl import flags
+
+    by_name = {f.name: f for f in fields()}
+    for name in names:
+        field = by_name[name]
+        kind, meta, default = field.type, field.metadata, defaults.get(name, field.default)
+        if typing.get_origin(kind) is typing.Union:  # Optional[X]
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        if meta["choices"]:
+            flags.DEFINE_enum(name, default, meta["choices"], meta["help"])
+        elif typing.get_origin(kind) is tuple and typing.get_args(kind)[1:] == (Ellipsis,):
+            flags.DEFINE_list(name, default and list(default), meta["help"])
+        elif typing.get_origin(kind) is tuple or kind is str:
+            flags.DEFINE_string(name, default, meta["help"])
+        elif kind is int:
+            flags.DEFINE_integer(name, default, meta["help"], lower_bound=meta["lower_bound"])
+        else:
+            {bool: flags.DEFINE_bool, float: flags.DEFINE_float}[kind](name, default, meta["help"])
 
 
 def check_value(name, value):
