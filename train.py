@@ -32,7 +32,7 @@ import tf_keras as keras  # noqa: E402
 import glue_tasks  # noqa: E402
 import pruning_schedules  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
-from training import callbacks, config as run_config, data, distribution, export, run_folder  # noqa: E402
+from training import callbacks, config as run_config, data, distillation, distribution, export, run_folder  # noqa: E402,E501
 from training.evaluation import evaluate  # noqa: E402
 from training.model import build_training_model  # noqa: E402
 from training.optimization import plan_steps  # noqa: E402
@@ -168,18 +168,21 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
                        f"max_position_embeddings {pretrained.config.max_position_embeddings}")
     run_data = data.load_run_data(config, task, pretrained)
     plan = plan_steps(config, run_data.steps_per_epoch)
+    teacher = distillation.teacher_outputs(config, task) if config.teacher else None
     with strategy.scope():
         trained = build_training_model(config, pretrained, task, plan)
     model = trained.model
     if chief:  # every input checked: only now does the folder get the run
         run_folder.claim(output_dir, config, overwrite=overwrite)
     start_step, _ = run_folder.latest_checkpoint(output_dir)
-    train_batches = distribution.distributed(data.training_batches(config, run_data.train, plan.epochs, start_step))
+    train_batches = distribution.distributed(data.training_batches(config, run_data.train, plan.epochs, start_step,
+                                                                   teacher_outputs=teacher))
     if chief:
         replicas = strategy.num_replicas_in_sync
-        pruning = f", pruning {len(trained.pruned_layers)} kernels to {config.target_sparsity:.0%}" if config.pruned else ""
+        details = f", pruning {len(trained.pruned_layers)} kernels to {config.target_sparsity:.0%}" if config.pruned else ""
+        details += f", distilled from {config.teacher}" if config.teacher else ""
         print(f"{task.glue_name} in {output_dir}: {plan.total_steps} steps ({plan.steps_per_epoch} an epoch), "
-              f"warm-up {plan.warmup_steps}, {policy}, {replicas} replica{'s' if replicas > 1 else ''}{pruning}"
+              f"warm-up {plan.warmup_steps}, {policy}, {replicas} replica{'s' if replicas > 1 else ''}{details}"
               + (f"; resuming at step {start_step}" if start_step else ""))
 
     first_dev = task.dev_splits[0]
@@ -295,7 +298,8 @@ def main(argv):
                  "run's --output_dir.")
     except distribution.StrategyError as e:
         sys.exit(f"error: --distribution_strategy {e}")
-    except (RunError, run_folder.RunFolderError, run_config.ConfigError, bert_keras.CheckpointError,
+    except (RunError, run_folder.RunFolderError, run_config.ConfigError, distillation.TeacherError,
+            bert_keras.CheckpointError,
             glue_tasks.MalformedFileError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
 

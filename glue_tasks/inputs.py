@@ -62,13 +62,23 @@ def _split(example):
     return {name: example[name] for name in FEATURES}, example["label"]
 
 
+def _split_with_teacher(teacher_outputs, example):
+    features, label = _split(example)  # a batch: label [batch], idx [batch]
+    teacher = tf.gather(teacher_outputs, example["idx"])  # (batch, outputs)
+    return features, tf.concat([tf.cast(label, tf.float32)[:, None], teacher], axis=1)
+
+
 def training_batches(tokenized, batch_size, max_seq_length, *, padding="bucket", bucket_width=BUCKET_WIDTH, seed=0,
-                     epochs=1, start_step=0, shuffle_buffer=1 << 18):
+                     epochs=1, start_step=0, shuffle_buffer=1 << 18, teacher_outputs=None):
     """`epochs` epochs of (features, label) batches one after another, from batch `start_step` on.
 
     Epoch e is shuffled by (seed, e) alone, so a run resumed at step s reads exactly the batches an
     uninterrupted run reads from its step s on (Keras' BackupAndRestore alone would replay the
     epoch's first batches).
+
+    teacher_outputs: for distillation, a float32 array [max idx + 1, outputs], a teacher's output
+    for each example by its `idx`. The label is then [batch, 1 + outputs]: the example's label
+    followed by its own teacher output, looked up after shuffling and bucketing.
     """
     _check_padding(padding, bucket_width)
     first_epoch, skip = 0, start_step
@@ -89,7 +99,9 @@ def training_batches(tokenized, batch_size, max_seq_length, *, padding="bucket",
     # (`--seed 0`), where TensorFlow compares the seed pair with (0, 0) in Python.
     per_epoch = [epoch_batches(e) for e in range(first_epoch, epochs)] or [epoch_batches(first_epoch).take(0)]
     batches = functools.reduce(tf.data.Dataset.concatenate, per_epoch).skip(skip)
-    return batches.map(_split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    split = _split if teacher_outputs is None else functools.partial(
+        _split_with_teacher, tf.constant(teacher_outputs, tf.float32))
+    return batches.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_batches(tokenized, batch_size, max_seq_length, *, padding="bucket", bucket_width=BUCKET_WIDTH):

@@ -88,6 +88,15 @@ class RunConfig:
                                "multiple of it (with --xla each batch shape compiles once).", identity=True,
                                lower_bound=1)
 
+    # Knowledge distillation from a fine-tuned run of the same task (training.distillation).
+    teacher: Optional[str] = _field(None, "A finished train.py run (or its saved_model/) of the same task to "
+                                    "distil from: its outputs on the training set are the soft targets.",
+                                    identity=True)
+    distill_alpha: float = _field(1.0, "With --teacher: the teacher term's weight; 1 - alpha weighs the task "
+                                  "loss.", identity=True)
+    distill_temperature: float = _field(2.0, "With --teacher: the softmax temperature of both sides.",
+                                        identity=True)
+
     # Magnitude pruning of the encoder's kernels while fine-tuning (Zhu & Gupta, 2017).
     target_sparsity: float = _field(0.0, "Final share of zeros in each pruned kernel; 0 trains dense.",
                                     identity=True)
@@ -198,7 +207,9 @@ def check_value(name, value):
         raise ConfigError(f"{name}={value}: expected at least {meta['lower_bound']}")
     if name in ("target_sparsity", "initial_sparsity", "warmup_proportion") and not 0 <= value < 1:
         raise ConfigError(f"{name}={value}: expected a fraction in [0, 1)")
-    if name in ("learning_rate", "num_train_epochs") and not value > 0:
+    if name == "distill_alpha" and not 0 <= value <= 1:
+        raise ConfigError(f"{name}={value}: expected a weight in [0, 1]")
+    if name in ("learning_rate", "num_train_epochs", "distill_temperature") and not value > 0:
         raise ConfigError(f"{name}={value}: expected a positive number")
     if name == "weight_decay" and value < 0:
         raise ConfigError(f"{name}={value}: expected a number >= 0")

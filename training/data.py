@@ -51,8 +51,9 @@ def load_run_data(config, task, pretrained):
     return RunData(preprocessor, train, dev, dev_batches, dev_labels, steps_per_epoch)
 
 
-def training_batches(config, examples, epochs, start_step=0):
-    """The run's training batches from `start_step` on: epoch e shuffled by the seed and e alone."""
+def training_batches(config, examples, epochs, start_step=0, teacher_outputs=None):
+    """The run's training batches from `start_step` on: epoch e shuffled by the seed and e alone; with
+    teacher_outputs (training.distillation), each label carries its example's teacher output."""
     return inputs.training_batches(examples, config.train_batch_size, config.max_seq_length,
                                    padding=config.padding, bucket_width=config.bucket_width, seed=config.seed,
-                                   epochs=epochs, start_step=start_step)
+                                   epochs=epochs, start_step=start_step, teacher_outputs=teacher_outputs)

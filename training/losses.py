@@ -1,4 +1,4 @@
-"""The task losses, averaged over the global batch."""
+"""The task losses, averaged over the global batch, and the distillation loss."""
 
 import tensorflow as tf
 import tf_keras as keras
@@ -32,3 +32,28 @@ def task_loss(task):
         return GlobalBatchMean(keras.losses.mean_squared_error, "mean_squared_error")
     return GlobalBatchMean(lambda labels, logits: keras.losses.sparse_categorical_crossentropy(
         labels, logits, from_logits=True), "sparse_categorical_crossentropy")
+
+
+def distillation_loss(task, alpha, temperature):
+    """(1 - alpha) x the task loss + alpha x the teacher term, per example, averaged over the global batch.
+
+    y_true is [batch, 1 + outputs]: the label, then the teacher's output for the example
+    (glue_tasks.inputs.training_batches with teacher_outputs). Classes: the teacher term is
+    T^2 KL(softmax(teacher / T) || softmax(student / T)) (Hinton et al., 2015; T^2 keeps its gradient's
+    scale as T changes). Regression: the squared error to the teacher's score.
+    """
+    def per_example(y_true, logits):
+        labels, teacher = y_true[:, 0], y_true[:, 1:]
+        logits = tf.cast(logits, tf.float32)
+        if task.is_regression:
+            task_term = tf.square(logits[:, 0] - labels)
+            teacher_term = tf.square(logits[:, 0] - teacher[:, 0])
+        else:
+            task_term = keras.losses.sparse_categorical_crossentropy(tf.cast(labels, tf.int32), logits,
+                                                                     from_logits=True)
+            teacher_probabilities = tf.nn.softmax(teacher / temperature)
+            teacher_term = temperature ** 2 * tf.reduce_sum(teacher_probabilities * (
+                tf.nn.log_softmax(teacher / temperature) - tf.nn.log_softmax(logits / temperature)), axis=-1)
+        return (1.0 - alpha) * task_term + alpha * teacher_term
+
+    return GlobalBatchMean(per_example, "distillation")

@@ -1,5 +1,5 @@
 """The task model a RunConfig trains: BERT's classifier, pruned as configured, compiled with BERT's
-optimizer and the task's loss."""
+optimizer and the task's loss (or the distillation loss, with a teacher)."""
 
 import dataclasses
 
@@ -48,8 +48,10 @@ def build_training_model(config, pretrained, task, plan):
     model = bert_keras.build_classifier(encoder, task.num_outputs, pretrained.config.hidden_dropout_prob,
                                         name=f"bert_{task.tfds_name}")
     learning_rate = optimization.WarmupLinearDecay(config.learning_rate, plan.warmup_steps, plan.total_steps)
-    model.compile(optimizer=optimization.make_optimizer(learning_rate, config.weight_decay),
-                  loss=losses.task_loss(task), jit_compile=config.xla)
+    loss = (losses.distillation_loss(task, config.distill_alpha, config.distill_temperature) if config.teacher
+            else losses.task_loss(task))
+    model.compile(optimizer=optimization.make_optimizer(learning_rate, config.weight_decay), loss=loss,
+                  jit_compile=config.xla)
     # A step's logged loss is already the global batch's (Keras metrics synchronise their replicas);
     # tf_keras' "auto" would add it up once per worker under multi_worker_mirrored.
     model.distribute_reduction_method = "first"
