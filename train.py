@@ -171,6 +171,8 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     teacher = distillation.teacher_outputs(config, task) if config.teacher else None
     with strategy.scope():
         trained = build_training_model(config, pretrained, task, plan)
+        if config.init_from:
+            export.init_from_export(trained.model, config.init_from, task)
     model = trained.model
     if chief:  # every input checked: only now does the folder get the run
         run_folder.claim(output_dir, config, overwrite=overwrite)
@@ -181,6 +183,7 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
         replicas = strategy.num_replicas_in_sync
         details = f", pruning {len(trained.pruned_layers)} kernels to {config.target_sparsity:.0%}" if config.pruned else ""
         details += f", distilled from {config.teacher}" if config.teacher else ""
+        details += f", starting from {config.init_from}" if config.init_from else ""
         print(f"{task.glue_name} in {output_dir}: {plan.total_steps} steps ({plan.steps_per_epoch} an epoch), "
               f"warm-up {plan.warmup_steps}, {policy}, {replicas} replica{'s' if replicas > 1 else ''}{details}"
               + (f"; resuming at step {start_step}" if start_step else ""))
@@ -298,7 +301,7 @@ def main(argv):
                  "run's --output_dir.")
     except distribution.StrategyError as e:
         sys.exit(f"error: --distribution_strategy {e}")
-    except (RunError, run_folder.RunFolderError, run_config.ConfigError, distillation.TeacherError,
+    except (RunError, run_folder.RunFolderError, run_config.ConfigError, export.ExportError,
             bert_keras.CheckpointError,
             glue_tasks.MalformedFileError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")

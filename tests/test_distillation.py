@@ -83,3 +83,27 @@ def test_a_short_distilled_pruned_run_from_a_real_teacher(pruned_run, minilm_dir
         train_in_process(short_run_flags(minilm_dir, str(tmp_path / "b"), f"--teacher={tmp_path}/nowhere",
                                          "--max_steps=2"))
     assert not os.path.exists(tmp_path / "b")
+
+
+def test_a_student_starts_from_the_dense_runs_encoder_and_head(pruned_run, minilm_dir):
+    """--init_from: every weight of the (pruning-wrapped) task model is the export's, by name."""
+    import dataclasses
+
+    import bert_keras
+    from training import export
+    from training.config import RunConfig
+    from training.model import build_training_model
+    from training.optimization import StepPlan
+
+    config = dataclasses.replace(RunConfig.load(pruned_run), output_dir="unused", init_from=pruned_run)
+    task = glue_tasks.get_task("rte")
+    trained = build_training_model(config, bert_keras.load_encoder(minilm_dir), task, StepPlan(10, 10, 1, 1))
+    export.init_from_export(trained.model, config.init_from, task)
+    exported = {v.name: v.numpy() for v in tf.saved_model.load(os.path.join(pruned_run, "saved_model"))
+                .classifier_weights}
+    own = {w.name: w.numpy() for w in trained.model.weights if w.name in exported}
+    assert len(own) == len(exported)
+    for name, value in exported.items():
+        np.testing.assert_array_equal(own[name], value, err_msg=name)
+    with pytest.raises(export.ExportError, match=r"--init_from .*: a model of RTE .*not of MRPC"):
+        export.init_from_export(trained.model, pruned_run, glue_tasks.get_task("mrpc"))

@@ -88,6 +88,11 @@ class RunConfig:
                                "multiple of it (with --xla each batch shape compiles once).", identity=True,
                                lower_bound=1)
 
+    init_from: Optional[str] = _field(None, "Start from a finished train.py run (or its saved_model/) of the same "
+                                      "task and model: its encoder and head, not init_checkpoint's encoder and a "
+                                      "fresh head (init_checkpoint still gives the config and vocabulary).",
+                                      identity=True)
+
     # Knowledge distillation from a fine-tuned run of the same task (training.distillation).
     teacher: Optional[str] = _field(None, "A finished train.py run (or its saved_model/) of the same task to "
                                     "distil from: its outputs on the training set are the soft targets.",

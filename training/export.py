@@ -32,6 +32,42 @@ def export(path, model, pretrained, task, max_seq_length):
     return serving
 
 
+class ExportError(ValueError):
+    """A SavedModel that cannot serve the purpose asked of it; the message says why."""
+
+
+def load_export(path, task, flag):
+    """The SavedModel of a finished train.py run folder, or a SavedModel folder, checked to serve `task`
+    with its labels; `flag` names the source in errors (--teacher, --init_from)."""
+    saved_model_dir = run_folder.saved_model_dir(path) if run_folder.is_run(path) else path
+    if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise ExportError(f"{flag} {path}: no SavedModel there; expected a finished train.py run folder or "
+                          "its saved_model/")
+    module = tf.saved_model.load(saved_model_dir)
+    labels = tuple(label.decode() for label in module.label_names.numpy()) or None
+    if module.task.numpy().decode() != task.glue_name or labels != task.labels:
+        raise ExportError(f"{flag} {path}: a model of {module.task.numpy().decode()} with labels {labels}, not "
+                          f"of {task.glue_name} with {task.labels}")
+    return module
+
+
+def init_from_export(model, path, task):
+    """Starts `model` (a task model, wrapped for pruning or not) from an export's encoder and head.
+
+    Weights are matched by name (wrappers keep the wrapped layer's names); every weight of the
+    model but the pruning wrappers' own must be there, with its shape.
+    """
+    exported = {v.name: v for v in load_export(path, task, "--init_from").classifier_weights}
+    own = [w for w in model.weights if w.name.rsplit("/", 1)[-1].split(":")[0] not in ("mask", "threshold",
+                                                                                         "pruning_step")]
+    missing = [w.name for w in own if w.name not in exported or tuple(exported[w.name].shape) != tuple(w.shape)]
+    if missing:
+        raise ExportError(f"--init_from {path}: its model does not match this one; missing or of another "
+                          f"shape: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    for w in own:
+        w.assign(exported[w.name])
+
+
 def restore_latest(run_dir, config, task):
     """(the run's task model at its latest checkpoint, masks applied; its step; the pretrained encoder)."""
     step, checkpoint = run_folder.latest_checkpoint(run_dir)
