@@ -19,6 +19,8 @@ import tensorflow as tf
 from training.config import CONFIG_FILE, RunConfig
 
 RESULTS_FILE = "eval_results.json"
+BACKUP, SAVED_MODEL, TENSORBOARD = "backup", "saved_model", "tensorboard"
+SUBFOLDERS = (BACKUP, SAVED_MODEL, TENSORBOARD)  # what a run folder holds besides files
 
 
 class RunFolderError(Exception):
@@ -26,15 +28,15 @@ class RunFolderError(Exception):
 
 
 def backup_dir(run_dir):
-    return os.path.join(run_dir, "backup")
+    return os.path.join(run_dir, BACKUP)
 
 
 def saved_model_dir(run_dir):
-    return os.path.join(run_dir, "saved_model")
+    return os.path.join(run_dir, SAVED_MODEL)
 
 
 def tensorboard_dir(run_dir):
-    return os.path.join(run_dir, "tensorboard")
+    return os.path.join(run_dir, TENSORBOARD)
 
 
 def is_run(run_dir):

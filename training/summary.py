@@ -22,7 +22,6 @@ PAPER_BERT_BASE = {"cola": "52.1", "sst2": "93.5", "mrpc": "88.9", "qqp": "71.2"
                    "mnli": "84.6/83.4", "qnli": "90.5", "rte": "66.4", "wnli": "-"}
 METRIC_NAMES = {"accuracy": "acc", "f1": "F1", "matthews_corrcoef": "MCC", "pearson": "Pearson",
                 "spearman": "Spearman"}
-_NOT_RUNS = ("saved_model", "backup", "tensorboard")  # folders train.py writes inside a run
 
 
 def find_runs(root):
@@ -31,7 +30,8 @@ def find_runs(root):
         raise FileNotFoundError(f"--summarize {root}: no such folder")
     finished, unfinished = [], []
     for folder, subfolders, _ in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if d not in _NOT_RUNS and not d.startswith("eval_step_"))
+        subfolders[:] = sorted(d for d in subfolders
+                               if d not in run_folder.SUBFOLDERS and not d.startswith("eval_step_"))
         if not run_folder.is_run(folder):
             continue
         if not run_folder.is_finished(folder):
