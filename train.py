@@ -3,6 +3,7 @@ r"""Fine-tunes BERT on a GLUE task with model.fit, pruning it by magnitude on th
   python train.py --task sst2                                   # BERT-Base, GLUE from tfds (downloads)
   python train.py --task rte --glue_dir ../shared/glue --init_checkpoint DIR --target_sparsity 0.8
   python train.py --task all --learning_rate 2e-5,3e-5,4e-5,5e-5   # the seed's sweep, a folder a run
+  python train.py --task mrpc --distill --target_sparsity 0.8,0.9   # a dense teacher, then students of it
 
 Flags -> a RunConfig a run (training/config.py) -> run(). Each run writes its folder
 (training/run_folder.py): `train_config.json`, TensorBoard logs (`tensorboard --logdir OUTPUT_DIR`), a
@@ -34,6 +35,7 @@ import pruning_schedules  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
 from training import callbacks, config as run_config, data, distillation, distribution, export, run_folder  # noqa: E402,E501
 from training.evaluation import evaluate  # noqa: E402
+from training import model as task_model  # noqa: E402
 from training.model import build_training_model  # noqa: E402
 from training.optimization import plan_steps  # noqa: E402
 from training.precision import choose_policy  # noqa: E402
@@ -41,10 +43,17 @@ from training.precision import choose_policy  # noqa: E402
 # --- Flags: one a RunConfig field (names as google-research/bert's run_classifier.py), and the sweep ---
 
 TRAINABLE_TASKS = [t.tfds_name for t in glue_tasks.TASKS if "train" in t.splits]
-SWEEP = ("task", "learning_rate", "output_dir")  # flags that may name several runs
+SWEEP = ("task", "learning_rate", "target_sparsity", "output_dir")  # flags that may name several runs
 flags.DEFINE_string("task", None, f"GLUE task ({', '.join(TRAINABLE_TASKS)}) or 'all'; or --train_file.")
 flags.DEFINE_list("learning_rate", ["2e-5"], "Peak learning rate(s); several run one after the other, "
                   "each into OUTPUT_DIR/lr_VALUE.")
+flags.DEFINE_list("target_sparsity", ["0"], "Final share of zeros in each pruned kernel; 0 trains dense. "
+                  "Several (0.8,0.9) run one after the other, each into OUTPUT_DIR/sparsity_VALUE.")
+flags.DEFINE_bool("distill", False, "The whole pruning pipeline: train a dense model in OUTPUT_DIR/dense (or "
+                  "reuse it there, finished), then each --target_sparsity into OUTPUT_DIR/sparsity_VALUE, "
+                  "distilled from the dense model and starting from it (--teacher and --init_from).")
+flags.DEFINE_float("teacher_epochs", None, "With --distill: the dense model's --num_train_epochs (default: "
+                   "the students').", lower_bound=0)
 flags.DEFINE_string("output_dir", None, "Where runs go (default output/TASK, or output/ with --task all).")
 flags.DEFINE_bool("overwrite_output_dir", False, "Replace a train.py run in the output folder, finished or "
                   "not, instead of refusing it (or resuming it).")
@@ -94,6 +103,13 @@ def _is_positive_number(text):
         return False
 
 
+def _is_fraction(text):
+    try:
+        return 0 <= float(text) < 1
+    except ValueError:
+        return False
+
+
 def _validator(name):
     def check(value):
         try:
@@ -108,13 +124,24 @@ def _validator(name):
 flags.register_validator("task", lambda task: task is None or bool(parse_tasks(task)))
 flags.register_validator("learning_rate", lambda rates: all(_is_positive_number(r) for r in rates),
                          message="expected positive numbers, comma-separated")
+flags.register_validator("target_sparsity", lambda values: all(_is_fraction(v) for v in values),
+                         message="expected fractions in [0, 1), comma-separated")
 for _field in run_config.fields():
     if _field.name not in SWEEP:
         flags.register_validator(_field.name, _validator(_field.name))
 
 
+# The settings of a pruned run that a dense teacher of the --distill pipeline leaves at their defaults.
+PRUNING_SETTINGS = ("initial_sparsity", "pruning_schedule", "pruning_begin_step", "pruning_end_step",
+                    "pruning_frequency", "pruning_begin_epoch", "pruning_end_epoch", "pruning_frequency_epochs",
+                    "learning_rate_schedule", "sparsity_ranking", "prune_pooler", "prune_word_embeddings",
+                    "prune_layers", "block_size", "sparsity_m_by_n")
+
+
 def run_configs():
-    """The RunConfig of every run the flags ask for: tasks (or the user's files) x learning rates."""
+    """The runs the flags ask for, in order: tasks (or the user's files) x learning rates x sparsities,
+    with --distill a dense teacher first in each. A list of (RunConfig, reuse): `reuse` marks a
+    teacher that a finished run of the same configuration in its folder stands for."""
     settings = {f.name: flag_value(f.name, FLAGS[f.name].value) for f in run_config.fields() if f.name not in SWEEP}
     if FLAGS.train_file:  # the user's own data: a task named after the file, its labels read from it
         if FLAGS.task:
@@ -128,18 +155,51 @@ def run_configs():
     else:
         tasks = parse_tasks(FLAGS.task)
     learning_rates = [float(v) for v in FLAGS.learning_rate]
+    sparsities = [float(v) for v in FLAGS.target_sparsity]
+    if FLAGS.distill:
+        if FLAGS.teacher or FLAGS.init_from:
+            raise run_config.ConfigError("distill trains its own teacher and starts from it: give --distill or "
+                                         "--teacher / --init_from, not both")
+        if not all(sparsities):
+            raise run_config.ConfigError(f"distill: target_sparsity={','.join(FLAGS.target_sparsity)}; each "
+                                         "student is pruned, and the dense model is the teacher: give "
+                                         "sparsities > 0")
+    elif FLAGS.teacher_epochs is not None:
+        raise run_config.ConfigError("teacher_epochs: only with --distill")
     root = FLAGS.output_dir or os.path.join("output", "" if FLAGS.task == "all" else tasks[0])
     configs = []
     for task in tasks:
         for lr in learning_rates:
-            output_dir = os.path.join(root, task if len(tasks) > 1 else "", f"lr_{lr:g}" if len(learning_rates) > 1 else "")
-            configs.append(run_config.RunConfig(task=task, learning_rate=lr, output_dir=os.path.normpath(output_dir),
-                                                **settings))
+            folder = os.path.join(root, task if len(tasks) > 1 else "", f"lr_{lr:g}" if len(learning_rates) > 1 else "")
+            common = dict(settings, task=task, learning_rate=lr)
+            if FLAGS.distill:
+                dense = dict(common, **{name: run_config.RunConfig.__dataclass_fields__[name].default
+                                        for name in PRUNING_SETTINGS},
+                             num_train_epochs=FLAGS.teacher_epochs or FLAGS.num_train_epochs)
+                teacher_dir = os.path.normpath(os.path.join(folder, "dense"))
+                configs.append((run_config.RunConfig(output_dir=teacher_dir, **dense), True))
+                common.update(teacher=teacher_dir, init_from=teacher_dir)
+            for sparsity in sparsities:
+                name = f"sparsity_{sparsity:g}" if len(sparsities) > 1 or FLAGS.distill else ""
+                configs.append((run_config.RunConfig(target_sparsity=sparsity, output_dir=os.path.normpath(
+                    os.path.join(folder, name)), **common), False))
     return configs
 
 
 class RunError(Exception):
     """A run that cannot start or cannot finish; its message says why."""
+
+
+def reusable_teacher(config):
+    """Whether the --distill teacher `config` is already trained in its folder; raises if another run is there."""
+    if not run_folder.is_finished(config.output_dir):
+        return False
+    previous = run_config.RunConfig.load(config.output_dir).identity()
+    changed = sorted(k for k, v in config.identity().items() if previous[k] != v)
+    if changed:
+        raise RunError(f"{config.output_dir}: holds a finished dense run whose {', '.join(changed)} differ from "
+                       "this teacher's; choose another --output_dir, or pass --overwrite_output_dir to retrain it")
+    return True
 
 
 # --- One run ---
@@ -169,8 +229,12 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     run_data = data.load_run_data(config, task, pretrained)
     plan = plan_steps(config, run_data.steps_per_epoch)
     teacher = distillation.teacher_outputs(config, task) if config.teacher else None
+    dense_kernels = None  # what a global sparsity ranking ranks: the weights training starts from
+    if config.sparsity_ranking == "global" and config.init_from:
+        dense_kernels = export.export_kernels(config.init_from, task, task_model.select(pretrained.encoder, config),
+                                              "--init_from")
     with strategy.scope():
-        trained = build_training_model(config, pretrained, task, plan)
+        trained = build_training_model(config, pretrained, task, plan, dense_kernels)
         if config.init_from:
             export.init_from_export(trained.model, config.init_from, task)
     model = trained.model
@@ -281,12 +345,15 @@ def main(argv):
     if not FLAGS["verbosity"].present:  # TensorFlow's Python log lines off; --verbosity 0 brings them back
         logging.set_verbosity(logging.WARNING)
         tf.get_logger().setLevel("ERROR")
-    first = configs[0]  # the strategy flags are the same for every run
+    first = configs[0][0]  # the strategy flags are the same for every run
     try:
         strategy = distribution.make_strategy(first.distribution_strategy, tpu=first.tpu,
                                               cpu_devices=first.cpu_devices)
         started = PROCESS_START  # the first run's clock starts with the process (imports count)
-        for config in configs:
+        for config, reuse in configs:
+            if reuse and not FLAGS.overwrite_output_dir and reusable_teacher(config):
+                print(f"{config.output_dir}: the dense teacher, finished; reused")
+                continue
             run(config, strategy, started, overwrite=FLAGS.overwrite_output_dir,
                 keep_checkpoints=FLAGS.keep_checkpoints)
             started = time.time()  # the next run's clock starts where this one ends

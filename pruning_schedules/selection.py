@@ -9,6 +9,8 @@ import functools
 import numbers
 import re
 
+import numpy as np
+
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
@@ -17,6 +19,7 @@ from tf_keras.src.mixed_precision.autocast_variable import enable_auto_cast_vari
 from bert_keras.encoder import LAYER_KERNELS
 
 POOLER = "pooler"
+MAX_LAYER_SPARSITY = 0.99  # global ranking's cap on one kernel
 WORD_EMBEDDINGS = "word_embeddings"
 # bert_keras.kernel_layer_names without the pooler: `layer_{i}_{kind}`.
 _TRANSFORMER_KERNEL = re.compile(r"layer_\d+_(?:" + "|".join(LAYER_KERNELS) + ")")
@@ -120,7 +123,8 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
     Args:
       encoder: keras.Model. A flat functional encoder from bert_keras.
       layer_names: list of str. Dense or Embedding layers of `encoder` (`select_layers` gives them).
-      schedule: tfmot PruningSchedule (`make_schedule` gives one).
+      schedule: tfmot PruningSchedule (`make_schedule` gives one), or a dict of one a layer name
+        (`global_sparsities` gives each layer its own target).
       block_size: (height, width) or None. Prune whole blocks, as (1, 4); each side must divide the
         weight's dimension at least twice.
       sparsity_m_by_n: (m, n) or None. m zeros in every n consecutive input weights, as (2, 4); m < n,
@@ -130,8 +134,14 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
       keras.Model with the encoder's inputs and outputs; the chosen layers are `PruneLowMagnitude`
       wrappers named `prune_low_magnitude_<name>`.
     """
-    if not isinstance(schedule, tfmot.sparsity.keras.PruningSchedule):
-        raise ValueError(f"schedule={schedule!r}: expected a tfmot PruningSchedule")
+    names = set(layer_names)
+    schedules = schedule if isinstance(schedule, dict) else dict.fromkeys(names, schedule)
+    if set(schedules) != names:
+        raise ValueError(f"schedule: one a pruned layer expected; missing {sorted(names - set(schedules))}, "
+                         f"extra {sorted(set(schedules) - names)}")
+    for value in schedules.values():
+        if not isinstance(value, tfmot.sparsity.keras.PruningSchedule):
+            raise ValueError(f"schedule={value!r}: expected a tfmot PruningSchedule")
     if block_size is not None and sparsity_m_by_n is not None:
         raise ValueError("give block_size or sparsity_m_by_n, not both: tfmot would silently ignore block_size")
     if block_size is not None:
@@ -141,7 +151,6 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
         if sparsity_m_by_n[0] >= sparsity_m_by_n[1]:
             raise ValueError(f"sparsity_m_by_n={sparsity_m_by_n}: m zeros in every n weights needs m < n")
 
-    names = set(layer_names)
     if not names:
         raise ValueError("no layers to prune")
     layers = {layer.name: layer for layer in encoder.layers}
@@ -151,7 +160,7 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
                              f"are: {', '.join(_prunable_names(encoder))}")
         _check_structure_fits(layers[name], block_size, sparsity_m_by_n)
 
-    params = {"pruning_schedule": schedule, "sparsity_m_by_n": sparsity_m_by_n}
+    params = {"sparsity_m_by_n": sparsity_m_by_n}
     if block_size is not None:
         params["block_size"] = block_size
 
@@ -162,7 +171,8 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
         # autocasts, and tfmot's weight * mask fails (float32 * float16); a wrapper in the matrix's own
         # dtype fixes that, and the Embedding still casts its output to the compute dtype.
         dtype = {"dtype": layer.dtype} if isinstance(layer, keras.layers.Embedding) else {}
-        return tfmot.sparsity.keras.prune_low_magnitude(layer, **params, **dtype)
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedules[layer.name], **params,
+                                                        **dtype)
 
     pruned = keras.models.clone_model(encoder, clone_function=clone_function)
     for layer in pruned.layers:
@@ -188,3 +198,24 @@ def _mask_in_variable_dtype(pruning):
 def _without_autocast(method):
     with enable_auto_cast_variables(None):
         return method()
+
+
+def global_sparsities(kernels, target_sparsity):
+    """{layer name: sparsity}: each kernel's share of the weights below one global magnitude threshold.
+
+    Magnitude pruning ranks each kernel on its own, so every kernel loses the same share; ranked
+    together, a kernel of small weights loses more and one of large weights less, and the pruned
+    kernels as a whole reach `target_sparsity` (Gale et al., 2019, "The State of Sparsity").
+
+    Args:
+      kernels: {layer name: array}. The weights ranked: those the run starts from.
+      target_sparsity: float in [0, 1). The share of all their weights to prune.
+    """
+    if not 0.0 <= target_sparsity < 1.0:
+        raise ValueError(f"target_sparsity={target_sparsity}: expected a fraction in [0, 1)")
+    magnitudes = {name: np.abs(np.asarray(k, np.float32)).ravel() for name, k in kernels.items()}
+    everything = np.sort(np.concatenate(list(magnitudes.values())))
+    threshold = everything[int(target_sparsity * everything.size)]  # the smallest magnitude kept
+    # Capped below 1: tfmot keeps at least one weight of a kernel, and a kernel of nothing but zeros
+    # would cut the network.
+    return {name: float(min(np.mean(m < threshold), MAX_LAYER_SPARSITY)) for name, m in magnitudes.items()}

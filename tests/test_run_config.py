@@ -81,7 +81,7 @@ def test_identity_decides_what_resumes(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--task=sst3"], r"flag --task=sst3: expected one of cola, .*, wnli or all"),
     (["--task=ax"], r"flag --task=ax: expected one of"),
-    (["--task=rte", "--target_sparsity=1.5"], r"flag --target_sparsity=1.5: expected a fraction in \[0, 1\)$"),
+    (["--task=rte", "--target_sparsity=1.5"], r"flag --target_sparsity=\['1.5'\]: expected fractions in \[0, 1\), comma-separated$"),
     (["--task=rte", "--block_size=1"], r"flag --block_size=1: expected two positive integers"),
     (["--task=rte", "--learning_rate=2e-5,-1"], r"flag --learning_rate=.*: expected positive numbers"),
 ])

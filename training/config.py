@@ -112,7 +112,24 @@ class RunConfig:
                                                identity=True, lower_bound=0)
     pruning_end_step: Optional[int] = _field(None, "Step reaching target_sparsity (default: 70% of the run).",
                                              identity=True, lower_bound=1)
-    pruning_frequency: int = _field(100, "Steps between mask updates.", identity=True, lower_bound=1)
+    pruning_frequency: Optional[int] = _field(None, "Steps between mask updates (default 100).", identity=True,
+                                              lower_bound=1)
+    # The same three in epochs, so that one setting suits a small task and a large one.
+    pruning_begin_epoch: Optional[float] = _field(None, "First pruning step, in epochs (instead of "
+                                                  "--pruning_begin_step).", identity=True, lower_bound=0)
+    pruning_end_epoch: Optional[float] = _field(None, "When target_sparsity is reached, in epochs (instead of "
+                                                "--pruning_end_step; rounded down to a mask update).",
+                                                identity=True, lower_bound=0)
+    pruning_frequency_epochs: Optional[float] = _field(None, "Epochs between mask updates (instead of "
+                                                       "--pruning_frequency).", identity=True, lower_bound=0)
+    learning_rate_schedule: str = _field(
+        "linear", "linear: warm-up, then linear decay to 0 (BERT's). rewarm (pruned runs): warm-up, then back "
+        "to the peak at each mask update and down to a tenth of it before the next, and to 0 at the end.",
+        identity=True, choices=("linear", "rewarm"))
+    sparsity_ranking: str = _field(
+        "per_layer", "per_layer: each kernel pruned to target_sparsity (tfmot's). global: each kernel's "
+        "sparsity from one magnitude ranking of all pruned kernels at the start, the same total.",
+        identity=True, choices=("per_layer", "global"))
     prune_pooler: bool = _field(False, "Also prune the pooler's kernel.", identity=True)
     prune_word_embeddings: bool = _field(False, "Also prune the word embeddings.", identity=True)
     prune_layers: Optional[tuple[str, ...]] = _field(
@@ -233,5 +250,19 @@ def check(config):
         raise ConfigError("train_file needs validation_file: the dev metrics are what a run reports")
     if config.train_file and not config.regression and config.labels is None:
         raise ConfigError("train_file: labels are unset (train.py reads them from the file)")
+    for unit in ("begin", "end", "frequency"):
+        step_name = f"pruning_{unit}_step" if unit != "frequency" else "pruning_frequency"
+        epoch_name = f"pruning_{unit}_epoch" if unit != "frequency" else "pruning_frequency_epochs"
+        if getattr(config, step_name) is not None and getattr(config, epoch_name) is not None:
+            raise ConfigError(f"{step_name} and {epoch_name}: give one (steps or epochs)")
+    if config.pruning_frequency_epochs == 0:
+        raise ConfigError("pruning_frequency_epochs=0: expected a positive number of epochs")
+    if config.learning_rate_schedule == "rewarm" and not (config.pruned and config.pruning_schedule ==
+                                                         "polynomial_decay" and not config.sparsity_m_by_n):
+        raise ConfigError("learning_rate_schedule=rewarm: re-warms at polynomial_decay's mask updates, so it "
+                          "needs target_sparsity > 0, pruning_schedule polynomial_decay and no sparsity_m_by_n")
+    if config.sparsity_ranking == "global" and (not config.pruned or config.sparsity_m_by_n):
+        raise ConfigError("sparsity_ranking=global: needs target_sparsity > 0 and no sparsity_m_by_n "
+                          "(whose sparsity is fixed at m/n)")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":
         raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")

@@ -68,6 +68,16 @@ def init_from_export(model, path, task):
         w.assign(exported[w.name])
 
 
+def export_kernels(path, task, layer_names, flag):
+    """{layer name: its kernel (or embedding matrix)} from an export of `task`, as NumPy arrays."""
+    matrices = {v.name.split("/")[0]: v.numpy() for v in load_export(path, task, flag).classifier_weights
+                if len(v.shape) == 2 and v.name.split("/")[0] in layer_names}
+    missing = sorted(set(layer_names) - set(matrices))
+    if missing:
+        raise ExportError(f"{flag} {path}: its model has no {', '.join(missing[:5])}")
+    return matrices
+
+
 def restore_latest(run_dir, config, task):
     """(the run's task model at its latest checkpoint, masks applied; its step; the pretrained encoder)."""
     step, checkpoint = run_folder.latest_checkpoint(run_dir)

@@ -8,46 +8,107 @@ import tf_keras as keras
 import bert_keras
 import pruning_schedules
 from training import losses, optimization
+from training.config import ConfigError
 
 
 @dataclasses.dataclass
 class TrainingModel:
     model: keras.Model  # compiled; its encoder's pruned kernels wrapped by tfmot
     pruned_layers: list  # names of the wrapped layers; empty for a dense run
-    learning_rate: optimization.WarmupLinearDecay
+    learning_rate: keras.optimizers.schedules.LearningRateSchedule
 
 
-def pruning_schedule(config, plan):
-    """The tfmot schedule of a pruned run: its begin and end steps default to the plan's."""
-    begin, end = config.pruning_begin_step, config.pruning_end_step
+DEFAULT_PRUNING_FREQUENCY = 100  # steps between mask updates when no flag gives them
+
+
+def pruning_steps(config, plan):
+    """(begin_step, end_step, frequency) of a pruned run, from its step or epoch settings and defaults.
+
+    Epochs count `plan.steps_per_epoch` steps; an end given in epochs is rounded down to the last
+    mask update before it (tfmot reaches the target only on an update). Unset, the begin and end
+    default to the end of warm-up and 70% of the run (pruning_schedules.default_pruning_steps).
+    """
+    def in_steps(epochs):
+        return None if epochs is None else round(epochs * plan.steps_per_epoch)
+
+    if config.pruning_frequency:
+        frequency = config.pruning_frequency
+    elif config.pruning_frequency_epochs:
+        frequency = max(1, in_steps(config.pruning_frequency_epochs))
+    else:
+        frequency = DEFAULT_PRUNING_FREQUENCY
+    begin = config.pruning_begin_step if config.pruning_begin_step is not None else in_steps(
+        config.pruning_begin_epoch)
+    end = config.pruning_end_step
+    if end is None and config.pruning_end_epoch is not None:
+        start = begin if begin is not None else plan.warmup_steps
+        end = start + max(1, (in_steps(config.pruning_end_epoch) - start) // frequency) * frequency
     if begin is None or end is None:
         default_begin, default_end = pruning_schedules.default_pruning_steps(
-            plan.total_steps, plan.warmup_steps, config.pruning_frequency)
+            plan.total_steps, plan.warmup_steps, frequency)
         begin = default_begin if begin is None else begin
         end = default_end if end is None else end
-    return pruning_schedules.make_schedule(
-        config.pruning_schedule, config.target_sparsity, begin_step=begin, end_step=end,
-        frequency=config.pruning_frequency, initial_sparsity=config.initial_sparsity)
+    if config.pruning_schedule == "polynomial_decay" and end > plan.total_steps:
+        raise ConfigError(f"pruning end step {end} (--pruning_end_step / --pruning_end_epoch) is after the "
+                          f"run's last step, {plan.total_steps}: the run would end short of its target sparsity")
+    return begin, end, frequency
+
+
+def mask_update_steps(config, plan):
+    """The pruning steps at which polynomial_decay changes the masks: begin, begin + frequency, ..., end."""
+    begin, end, frequency = pruning_steps(config, plan)
+    return list(range(begin, end + 1, frequency))
+
+
+def pruning_schedule(config, plan, target_sparsity=None):
+    """The tfmot schedule of a pruned run, to `target_sparsity` (default: the config's); with another
+    target (global ranking: a layer's own), the initial sparsity is scaled in proportion."""
+    begin, end, frequency = pruning_steps(config, plan)
+    target = config.target_sparsity if target_sparsity is None else target_sparsity
+    initial = config.initial_sparsity * target / config.target_sparsity
+    return pruning_schedules.make_schedule(config.pruning_schedule, target, begin_step=begin, end_step=end,
+                                           frequency=frequency, initial_sparsity=initial)
+
+
+def select(encoder, config):
+    """The names of the encoder's layers that `config` prunes."""
+    return pruning_schedules.select_layers(encoder, pooler=config.prune_pooler,
+                                           word_embeddings=config.prune_word_embeddings, patterns=config.prune_layers)
 
 
 def prune(encoder, config, schedule):
-    """(encoder with tfmot's wrappers on the layers `config` prunes, their names); as it was if dense."""
+    """(encoder with tfmot's wrappers on the layers `config` prunes, their names); as it was if dense.
+    `schedule`: one tfmot schedule, or one a layer name."""
     if not config.pruned:
         return encoder, []
-    names = pruning_schedules.select_layers(encoder, pooler=config.prune_pooler,
-                                            word_embeddings=config.prune_word_embeddings,
-                                            patterns=config.prune_layers)
+    names = select(encoder, config)
     return pruning_schedules.prune_encoder(encoder, names, schedule, block_size=config.block_size,
                                            sparsity_m_by_n=config.sparsity_m_by_n), names
 
 
-def build_training_model(config, pretrained, task, plan):
-    """The compiled classifier over `pretrained`'s encoder; called under the strategy's scope."""
-    schedule = pruning_schedule(config, plan) if config.pruned else None
+def build_training_model(config, pretrained, task, plan, dense_kernels=None):
+    """The compiled classifier over `pretrained`'s encoder; called under the strategy's scope.
+
+    dense_kernels: {layer name: kernel} that a global sparsity ranking ranks (the weights training
+    starts from, --init_from's when given); default: the pretrained encoder's.
+    """
+    schedule = None
+    if config.pruned and config.sparsity_ranking == "global":
+        kernels = dense_kernels or {name: pretrained.encoder.get_layer(name).get_weights()[0] for name in
+                                    select(pretrained.encoder, config)}
+        schedule = {name: pruning_schedule(config, plan, sparsity) for name, sparsity in
+                    pruning_schedules.global_sparsities(kernels, config.target_sparsity).items()}
+    elif config.pruned:
+        schedule = pruning_schedule(config, plan)
     encoder, pruned_layers = prune(pretrained.encoder, config, schedule)
     model = bert_keras.build_classifier(encoder, task.num_outputs, pretrained.config.hidden_dropout_prob,
                                         name=f"bert_{task.tfds_name}")
-    learning_rate = optimization.WarmupLinearDecay(config.learning_rate, plan.warmup_steps, plan.total_steps)
+    if config.learning_rate_schedule == "rewarm":
+        # The mask update of pruning step u happens in the batch whose optimizer step is u - 1.
+        learning_rate = optimization.WarmupRewarmDecay(config.learning_rate, plan.warmup_steps, plan.total_steps,
+                                                       [u - 1 for u in mask_update_steps(config, plan)])
+    else:
+        learning_rate = optimization.WarmupLinearDecay(config.learning_rate, plan.warmup_steps, plan.total_steps)
     loss = (losses.distillation_loss(task, config.distill_alpha, config.distill_temperature) if config.teacher
             else losses.task_loss(task))
     model.compile(optimizer=optimization.make_optimizer(learning_rate, config.weight_decay), loss=loss,

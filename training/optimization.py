@@ -43,6 +43,38 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
 
 
+class WarmupRewarmDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate that re-warms after each mask update of a pruned run (oBERT's cyclic rate).
+
+    Linear warm-up to `peak`; from then on a cycle per mask update: back at `peak` at each of
+    `restart_steps`, then a linear decay to `floor` x peak just before the next restart; after the
+    last restart, a linear decay to 0 at `total_steps`, the phase at the final sparsity. Each cut in
+    the weights meets a rate high enough to recover from it, and the rate has settled before the next.
+    """
+
+    def __init__(self, peak, warmup_steps, total_steps, restart_steps, floor=0.1):
+        self.peak, self.warmup_steps, self.total_steps, self.floor = peak, warmup_steps, total_steps, floor
+        self.restart_steps = sorted({int(s) for s in restart_steps})
+        # Each cycle: [start, end) decaying from peak to end_value x peak; the first starts with warm-up's end.
+        starts = [warmup_steps] + [s for s in self.restart_steps if warmup_steps < s < total_steps]
+        self._starts = tf.constant(starts, tf.float32)
+        self._ends = tf.constant(starts[1:] + [total_steps], tf.float32)
+        self._end_values = tf.constant([floor] * (len(starts) - 1) + [0.0], tf.float32)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        cycle = tf.maximum(tf.searchsorted(self._starts, step[None], side="right")[0] - 1, 0)
+        start, end = tf.gather(self._starts, cycle), tf.gather(self._ends, cycle)
+        progress = (step - start) / tf.maximum(end - start, 1.0)
+        decayed = self.peak * tf.maximum(1.0 - (1.0 - tf.gather(self._end_values, cycle)) * progress, 0.0)
+        warmup = self.peak * step / max(self.warmup_steps, 1)
+        return tf.where(step < self.warmup_steps, warmup, decayed)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps,
+                "restart_steps": self.restart_steps, "floor": self.floor}
+
+
 class AdamW(keras.optimizers.AdamW):
     """Keras' AdamW, with the weight decay inside the XLA-compiled update, which is one function for
     every dense gradient.

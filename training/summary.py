@@ -43,6 +43,7 @@ def find_runs(root):
             "folder": os.path.relpath(folder, root), "task": task.tfds_name, "headline": _headline_metric(task),
             "learning_rate": config.learning_rate, "target_sparsity": config.target_sparsity,
             "seed": config.seed, "global_step": results["global_step"],
+            "teacher": config.teacher and os.path.relpath(os.path.abspath(config.teacher), os.path.abspath(root)),
             "train_time_s": results["train_time_s"], "eval_time_s": results["eval_time_s"],
             "metrics": {k[len("eval_"):]: v for k, v in results.items()
                         if k.startswith("eval_") and k not in ("eval_loss", "eval_mm_loss", "eval_time_s")},
@@ -152,7 +153,7 @@ def markdown(runs, unfinished):
         gains = pruning_gains(r, runs)
         if gains is None:
             rows.append([_name(r), f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}",
-                         _ours(r), *["n/a"] * 6])
+                         _ours(r), *["n/a"] * 6, f"`{r['teacher']}`" if r.get("teacher") else "-"])
             continue
         compared = gains["dense_folder"] is not None
         rows.append([_name(r), f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}", _ours(r),
@@ -162,14 +163,15 @@ def markdown(runs, unfinished):
                      f"{gains['saved_model_bytes'] / 2**20:.1f}",
                      f"{gains['saved_model_gzip_bytes'] / 2**20:.1f}" +
                      (f" ({gains['gzip_vs_dense']:.2f}x)" if compared else ""),
-                     f"`{gains['dense_folder']}`" if compared else "-"])
+                     f"`{gains['dense_folder']}`" if compared else "-",
+                     f"`{r['teacher']}`" if r.get("teacher") else "-"])
     parts += ["", "## What pruning bought", "",
               "Each run's exported model (`saved_model/`), beside the dense run of its task (same learning rate "
               "and seed where there is one). Unstructured zeros do not shrink a dense file: the SavedModel is "
               "as large at any sparsity, and the honest size of a sparse model is its gzip-compressed size "
               "(`tar czf` of the SavedModel).", "",
               _table(["Task", "Sparsity", "Learning rate", "Ours (dev)", "vs dense (points)", "Parameters",
-                      "Nonzero", "SavedModel (MiB)", "gzip (MiB)", "Dense run"], rows)]
+                      "Nonzero", "SavedModel (MiB)", "gzip (MiB)", "Dense run", "Distilled from"], rows)]
     if unfinished:
         parts += ["", "Unfinished runs (no eval_results.json): " + ", ".join(f"`{u}`" for u in unfinished) + "."]
     return "\n".join(parts) + "\n"
@@ -189,8 +191,12 @@ def plot_sparsity(runs, path):
     for task in tasks:
         runs_of_task = [r for r in best if r["task"] == task]
         points = [(100 * r["target_sparsity"], 100 * headline(r)) for r in runs_of_task]
-        axes.plot(*zip(*points), marker="o",
-                  label=f"{_name(runs_of_task[0])} ({METRIC_NAMES[runs_of_task[0]['headline']]})")
+        line, = axes.plot(*zip(*points), marker="o",
+                          label=f"{_name(runs_of_task[0])} ({METRIC_NAMES[runs_of_task[0]['headline']]})")
+        dense = [r for r in runs_of_task if r["target_sparsity"] == 0]
+        if dense:  # the level a pruned model is measured against
+            axes.axhline(100 * headline(dense[0]), color=line.get_color(), linestyle="--", linewidth=1,
+                         label=f"{_name(dense[0])} dense")
     axes.set_xlabel("encoder sparsity (% of pruned weights that are zero)")
     axes.set_ylabel("dev metric (best over learning rates)")
     axes.set_title("GLUE dev metric vs magnitude-pruning sparsity")
