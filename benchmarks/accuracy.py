@@ -8,6 +8,9 @@ each a program of its own, one after the other, with the same examples, hyper-pa
 defaults: learning rate 2e-5, batch 32, max_seq_length 128, warm-up 10%, AdamW with weight decay
 0.01), seed and precision. Prints a markdown table and one JSON line. A run whose results exist is
 read back, not repeated: an interrupted sweep continues where it stopped.
+
+--recipes recipe,no_teacher,... also runs pruning recipes (RECIPES below) at each sparsity > 0, the
+ones that distil from a dense teacher of --teacher_epochs trained first (or read back).
 """
 
 import json
@@ -54,17 +57,61 @@ def peer_row(task, seed, common_flags):
             "global_step": results["global_step"], "wall_s": round(seconds)}
 
 
-def train_py_row(task, seed, sparsity, common_flags):
-    out = os.path.join(run_root(task, seed), f"train.py_{sparsity:g}")
-    seconds = run([sys.executable, "train.py", f"--task={task}", f"--output_dir={out}",
-                   f"--target_sparsity={sparsity:g}", *common_flags], out, run_folder.is_finished)
+# Pruning recipes (--recipes), each a row a sparsity. default: train.py's defaults (PolynomialDecay from
+# the end of warm-up to 70% of the run, every 100 steps; BERT's linear learning rate; no teacher).
+# recipe: distilled from the dense run of --teacher_epochs and starting from it; peak learning rate 5e-5,
+# re-warmed at each of 8 mask updates from the end of warm-up to 70% of the run; the first update
+# to --recipe_initial_sparsity. The others are the recipe less one ingredient.
+RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global")
+
+
+def recipe_flags(recipe, epochs, initial_sparsity):
+    """(train.py's flags for a pruning recipe of `epochs` epochs, whether it distils from the teacher)."""
+    settings = {"learning_rate": "5e-5", "initial_sparsity": f"{initial_sparsity:g}",
+                "pruning_end_epoch": f"{0.7 * epochs:g}", "pruning_frequency_epochs": f"{0.6 * epochs / 7:g}",
+                "learning_rate_schedule": "rewarm"}
+    settings.update({"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"initial_sparsity": "0"},
+                     "global": {"sparsity_ranking": "global"}}.get(recipe, {}))
+    return [f"--{k}={v}" for k, v in settings.items()], recipe != "no_teacher"
+
+
+def results_row(task, seed, out, recipe, seconds):
     results = run_folder.read_results(out)
     metrics = {k[len("eval_"):]: v for k, v in results.items()
                if k.startswith("eval_") and k not in ("eval_loss", "eval_mm_loss", "eval_time_s")}
     pruned = results["sparsity"].get("pruned")
-    return {"task": task, "seed": seed, "runner": "train.py (tf_keras)",
+    return {"task": task, "seed": seed, "runner": "train.py (tf_keras)", "recipe": recipe,
             "sparsity": round(pruned["sparsity"], 4) if pruned else 0.0, "metrics": metrics,
             "global_step": results["global_step"], "wall_s": round(seconds)}
+
+
+def train_py_row(task, seed, sparsity, common_flags, recipe="default"):
+    name = f"train.py_{sparsity:g}" if recipe == "default" or not sparsity else f"{recipe}_{sparsity:g}"
+    out = os.path.join(run_root(task, seed), name)
+    command = [sys.executable, "train.py", f"--task={task}", f"--output_dir={out}", f"--target_sparsity={sparsity:g}",
+               *common_flags]
+    if recipe != "default" and sparsity:
+        extra, distilled = recipe_flags(recipe, FLAGS.num_train_epochs, FLAGS.recipe_initial_sparsity)
+        if distilled:
+            teacher = teacher_dir(task, seed, common_flags)
+            extra += [f"--teacher={teacher}", f"--init_from={teacher}"]
+        command += extra
+    return results_row(task, seed, out, recipe if sparsity else "dense", run(command, out, run_folder.is_finished))
+
+
+def teacher_dir(task, seed, common_flags):
+    """The dense run of --teacher_epochs that the recipes distil from, trained first if need be."""
+    out = os.path.join(FLAGS.output_root, task, f"epochs{FLAGS.teacher_epochs:g}_seed{seed}_{FLAGS.mixed_precision}",
+                       "train.py_0")
+    epochs = [f for f in common_flags if not f.startswith("--num_train_epochs")]
+    run([sys.executable, "train.py", f"--task={task}", f"--output_dir={out}", "--target_sparsity=0", *epochs,
+         f"--num_train_epochs={FLAGS.teacher_epochs:g}"], out, run_folder.is_finished)
+    return out
+
+
+def teacher_row(task, seed, common_flags):
+    out = teacher_dir(task, seed, common_flags)
+    return results_row(task, seed, out, f"dense, {FLAGS.teacher_epochs:g} epochs (the teacher)", 0.0)
 
 
 def define_flags():
@@ -77,6 +124,9 @@ def define_flags():
     flags.DEFINE_enum("mixed_precision", "float32", ["float32", "bfloat16", "float16"], "Both sides.")
     flags.DEFINE_bool("peer", True, "Also run the transformers peer (dense).")
     flags.DEFINE_string("output_root", "/tmp/accuracy", "Where runs are written (and read back from).")
+    flags.DEFINE_list("recipes", ["default"], f"Pruning recipes, each at every sparsity > 0: {', '.join(RECIPES)}.")
+    flags.DEFINE_float("teacher_epochs", 3.0, "Epochs of the dense teacher of the recipes that distil.")
+    flags.DEFINE_float("recipe_initial_sparsity", 0.5, "The recipes' sparsity at the first mask update.")
 
 
 def main(argv):
@@ -90,12 +140,17 @@ def main(argv):
                             f"--mixed_precision={FLAGS.mixed_precision}"]
             if FLAGS.peer:
                 rows.append(peer_row(task, seed, common_flags))
-            rows += [train_py_row(task, seed, float(s), common_flags) for s in FLAGS.sparsities]
-    print("| task | seed | runner | encoder sparsity | dev metrics | steps | wall (s) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+            if any(r not in ("default", "no_teacher") for r in FLAGS.recipes):
+                rows.append(teacher_row(task, seed, common_flags))
+            for recipe in FLAGS.recipes:
+                rows += [train_py_row(task, seed, float(s), common_flags, recipe) for s in FLAGS.sparsities
+                         if float(s) or recipe == FLAGS.recipes[0]]
+    print("| task | seed | runner | recipe | encoder sparsity | dev metrics | steps | wall (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(r["metrics"].items()))
-        print(f"| {r['task']} | {r['seed']} | {r['runner']} | {r['sparsity']:.0%} | {metrics} | {r['global_step']} "
+        print(f"| {r['task']} | {r['seed']} | {r['runner']} | {r.get('recipe', 'dense')} | {r['sparsity']:.0%} | "
+              f"{metrics} | {r['global_step']} "
               f"| {r['wall_s'] or 'read back'} |")
     common.print_json({"rows": rows, "num_train_epochs": FLAGS.num_train_epochs,
                        "mixed_precision": FLAGS.mixed_precision})

@@ -194,7 +194,27 @@ def test_accuracy_reads_finished_runs_back_without_running_them(tmp_path):
     assert [(r["runner"], r["sparsity"], r["metrics"], r["global_step"], r["wall_s"]) for r in found["rows"]] == [
         ("transformers (PyTorch)", 0.0, {"accuracy": 0.5379}, 234, 0),
         ("train.py (tf_keras)", 0.5, {"accuracy": 0.556}, 246, 0)]
-    assert "| rte | 0 | train.py (tf_keras) | 50% | accuracy 0.5560 | 246 | read back |" in stdout
+    assert "| rte | 0 | train.py (tf_keras) | default | 50% | accuracy 0.5560 | 246 | read back |" in stdout
+
+
+def test_the_accuracy_recipe_updates_the_masks_8_times_and_rewarms_for_each():
+    from benchmarks import accuracy
+    from training import model as task_model
+    from training.optimization import StepPlan
+
+    flags, distilled = accuracy.recipe_flags("recipe", 6, 0.5)
+    settings = dict(flag[2:].split("=") for flag in flags)
+    assert distilled and settings.pop("learning_rate_schedule") == "rewarm"
+    config = RunConfig(task="mrpc", target_sparsity=0.8, **{k: float(v) for k, v in settings.items()})
+    mrpc = StepPlan(steps_per_epoch=115, total_steps=690, epochs=6, warmup_steps=69)
+    updates = task_model.mask_update_steps(config, mrpc)
+    assert len(updates) == 8 and updates[0] == 69 and updates[-1] <= 0.7 * 690
+    assert config.learning_rate == 5e-5 and config.initial_sparsity == 0.5
+    assert accuracy.recipe_flags("no_teacher", 6, 0.5) == (flags, False)
+    for ablation, setting in (("linear_lr", "learning_rate_schedule=linear"), ("initial_0", "initial_sparsity=0"),
+                              ("global", "sparsity_ranking=global")):
+        changed, distilled = accuracy.recipe_flags(ablation, 6, 0.5)
+        assert distilled and f"--{setting}" in changed and len(set(changed) - set(flags)) == 1, ablation
 
 
 @pytest.mark.slow
