@@ -155,6 +155,11 @@ def test_the_distill_pipeline_trains_the_teacher_then_each_student(minilm_dir, t
     config = RunConfig.load(str(student))
     assert (config.target_sparsity, config.teacher, config.init_from) == (0.8, str(dense), str(dense))
     assert run_folder.read_results(str(student))["sparsity"]["pruned"]["sparsity"] == pytest.approx(0.8, abs=1e-3)
+    # The summary puts the student beside its dense run and names its teacher.
+    from training import summary
+    summary.summarize(str(out))
+    student_row = next(line for line in open(out / "results.md") if line.startswith("| RTE | 80% |"))
+    assert student_row.rstrip().endswith("| `dense` | `dense` |"), student_row
     # Again, with another sparsity first: the teacher is read back, not retrained, and the finished
     # student refuses to be overwritten.
     capsys.readouterr()
