@@ -250,9 +250,9 @@ def check(config):
         raise ConfigError("train_file needs validation_file: the dev metrics are what a run reports")
     if config.train_file and not config.regression and config.labels is None:
         raise ConfigError("train_file: labels are unset (train.py reads them from the file)")
-    for unit in ("begin", "end", "frequency"):
-        step_name = f"pruning_{unit}_step" if unit != "frequency" else "pruning_frequency"
-        epoch_name = f"pruning_{unit}_epoch" if unit != "frequency" else "pruning_frequency_epochs"
+    for step_name, epoch_name in (("pruning_begin_step", "pruning_begin_epoch"),
+                                  ("pruning_end_step", "pruning_end_epoch"),
+                                  ("pruning_frequency", "pruning_frequency_epochs")):
         if getattr(config, step_name) is not None and getattr(config, epoch_name) is not None:
             raise ConfigError(f"{step_name} and {epoch_name}: give one (steps or epochs)")
     if config.pruning_frequency_epochs == 0:
