@@ -117,6 +117,11 @@ def _ours(run):
     return f"{100 * headline(run):.1f}"
 
 
+def _teacher(run):
+    """A run's "Distilled from" cell."""
+    return f"`{run['teacher']}`" if run.get("teacher") else "-"
+
+
 def _minutes(seconds):
     return f"{seconds / 60:.1f} min"
 
@@ -153,7 +158,7 @@ def markdown(runs, unfinished):
         gains = pruning_gains(r, runs)
         if gains is None:
             rows.append([_name(r), f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}",
-                         _ours(r), *["n/a"] * 6, f"`{r['teacher']}`" if r.get("teacher") else "-"])
+                         _ours(r), *["n/a"] * 6, _teacher(r)])
             continue
         compared = gains["dense_folder"] is not None
         rows.append([_name(r), f"{r['target_sparsity']:.0%}", f"{r['learning_rate']:g}", _ours(r),
@@ -164,7 +169,7 @@ def markdown(runs, unfinished):
                      f"{gains['saved_model_gzip_bytes'] / 2**20:.1f}" +
                      (f" ({gains['gzip_vs_dense']:.2f}x)" if compared else ""),
                      f"`{gains['dense_folder']}`" if compared else "-",
-                     f"`{r['teacher']}`" if r.get("teacher") else "-"])
+                     _teacher(r)])
     parts += ["", "## What pruning bought", "",
               "Each run's exported model (`saved_model/`), beside the dense run of its task (same learning rate "
               "and seed where there is one). Unstructured zeros do not shrink a dense file: the SavedModel is "
