@@ -17,7 +17,7 @@ MASK_ADDER = -10000.0
 
 
 # Both GELUs compute in float32 whatever the dtype policy: TensorFlow's bfloat16 GELU is ~2x slower
-# than a float32 one with the two casts (benchmarks/kernels.py), and the result
+# than a float32 one with the two casts (benchmarks/kernel_speed.py), and the result
 # is closer to float32's. Under float32 the casts are no-ops.
 @keras.utils.register_keras_serializable(package="bert_keras")
 def gelu(x):

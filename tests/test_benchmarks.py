@@ -59,7 +59,7 @@ def minilm_forward_flops(output_range):
 def test_no_benchmark_imports_train_py():
     """train.py is a program: the benchmarks build their models through training.*, as train.py does."""
     scripts = sorted(name for name in os.listdir(BENCHMARKS) if name.endswith(".py"))
-    assert {"common.py", "peer.py", "training_speed.py", "accuracy.py", "serving_speed.py", "kernels.py"} <= set(
+    assert {"common.py", "peer.py", "training_speed.py", "accuracy.py", "serving_speed.py", "kernel_speed.py"} <= set(
         scripts)
     for name in scripts:
         with open(os.path.join(BENCHMARKS, name)) as f:
@@ -160,10 +160,10 @@ def test_training_flops_count_every_matmul_tensorflow_counts(minilm_dir, output_
 
 
 def test_kernels_compare_forms_that_compute_the_same_thing():
-    """benchmarks/kernels.py: TensorFlow's and torch's matmuls, attention's einsums and batched matmuls, GELU
+    """benchmarks/kernel_speed.py: TensorFlow's and torch's matmuls, attention's einsums and batched matmuls, GELU
     native and between casts each give the same result (what is timed is one computation two ways), and a
     step's sum counts each layer's dense matmuls: four hidden x hidden, one of each other shape."""
-    _, found = run_script("kernels.py", "--batch_size=2", "--seq_length=8", "--hidden=8", "--intermediate=32",
+    _, found = run_script("kernel_speed.py", "--batch_size=2", "--seq_length=8", "--hidden=8", "--intermediate=32",
                           "--heads=2", "--layers=2", "--repeats=2", timeout=300)
     for dtype, tolerance in (("bfloat16", 2e-2), ("float32", 1e-5)):
         dense = found[dtype]["dense_matmuls"]

@@ -1,7 +1,7 @@
 r"""Kernel micro-benchmarks of a BERT layer's training step: TensorFlow's ops against torch's, and the
 forms bert_keras chose against the ones it did not.
 
-  python benchmarks/kernels.py [--batch_size 32 --seq_length 24] [--hidden 384 --intermediate 1536 --heads 12]
+  python benchmarks/kernel_speed.py [--batch_size 32 --seq_length 24] [--hidden 384 --intermediate 1536 --heads 12]
       [--layers 6] [--dtypes bfloat16,float32]
 
 - Dense matmuls: each of a layer's dense layers (query, key, value, attention output: hidden x
