@@ -2,6 +2,7 @@
 batches, FLOPs as the hand formula counts them, the table's medians, and no script importing train.py."""
 
 import ast
+import importlib.util
 import json
 import os
 import re
@@ -54,6 +55,14 @@ def minilm_forward_flops(output_range):
     def layer(queries):
         return 2 * 8 * (32 * 2 * 384 * 384 + queries * (2 * 384 * 384 + 2 * 384 * 1536)) + 4 * 8 * queries * 32 * 384
     return 5 * layer(32) + layer(output_range) + 2 * 8 * (384 * 384 + 384 * 2)
+
+
+def test_no_benchmark_script_shadows_an_installed_module():
+    """A script runs with benchmarks/ first on sys.path: one named like an installed package (transformers
+    imports `kernels` when it finds it) would be imported in that package's place."""
+    for name in sorted(n[:-3] for n in os.listdir(BENCHMARKS) if n.endswith(".py") and n != "__init__.py"):
+        spec = importlib.util.find_spec(name)
+        assert spec is None or os.path.dirname(os.path.abspath(spec.origin or "")) == BENCHMARKS, (name, spec)
 
 
 def test_no_benchmark_imports_train_py():
