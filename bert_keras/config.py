@@ -7,6 +7,7 @@ checkpoint boundary, and nowhere else.
 import dataclasses
 import json
 import os
+from typing import Optional
 
 # Activations by our name. Google's `modeling.py` calls the tanh approximation "gelu";
 # Hugging Face calls the exact erf form "gelu" and the approximation "gelu_new".
@@ -47,8 +48,16 @@ class BertConfig:
     type_vocab_size: int = 2
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-12
+    # A structurally pruned encoder (bert_keras.slicing): each layer's own number of attention heads
+    # (of head_size each) and feed-forward width; None: every layer has the two above.
+    layer_num_attention_heads: Optional[tuple[int, ...]] = None
+    layer_intermediate_sizes: Optional[tuple[int, ...]] = None
 
     def __post_init__(self):
+        for name in ("layer_num_attention_heads", "layer_intermediate_sizes"):  # JSON gives lists
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
         if self.hidden_act not in ACTIVATIONS:
             raise ConfigError(f"hidden_act={self.hidden_act!r}: expected one of {ACTIVATIONS}")
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -59,10 +68,30 @@ class BertConfig:
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(f"hidden_size={self.hidden_size} is not a multiple of "
                               f"num_attention_heads={self.num_attention_heads}")
+        for name, most in (("layer_num_attention_heads", self.num_attention_heads),
+                           ("layer_intermediate_sizes", None)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, tuple) or len(value) != self.num_hidden_layers or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= (most or v) for v in value):
+                bound = f"0 to {most}" if most else ">= 0"
+                raise ConfigError(f"{name}={value!r}: expected {self.num_hidden_layers} integers (one a layer), "
+                                  f"each {bound}")
 
     @property
     def head_size(self):
         return self.hidden_size // self.num_attention_heads
+
+    def heads(self, layer):
+        """Attention heads of transformer layer `layer` (0 for one whose attention was pruned away)."""
+        return self.num_attention_heads if self.layer_num_attention_heads is None else \
+            self.layer_num_attention_heads[layer]
+
+    def intermediate(self, layer):
+        """Feed-forward width of transformer layer `layer` (0 for one whose feed-forward was pruned away)."""
+        return self.intermediate_size if self.layer_intermediate_sizes is None else \
+            self.layer_intermediate_sizes[layer]
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -16,6 +16,11 @@ softmax too (layers.py).
 
 `with_output_range` wires the same layers into a second graph whose last layer computes only the
 first tokens (the classifier's [CLS]); `connect` is that wiring, shared by both.
+
+A structurally pruned config (BertConfig.layer_num_attention_heads / layer_intermediate_sizes) gives each
+layer its own number of heads and feed-forward width. A layer with no heads has no query, key, value or
+attention: its `attention_output` is a `layers.BiasOnly`, what a Dense whose inputs are all gone still
+adds; the same for the feed-forward `output` of a layer with no intermediate neurons.
 """
 
 import re
@@ -32,12 +37,16 @@ LAYER_KERNELS = ("attention_query", "attention_key", "attention_value", "attenti
 # Every layer of a transformer layer `layer_{i}_{part}`, kernels or not.
 LAYER_PARTS = LAYER_KERNELS + ("attention", "attention_dropout", "attention_residual", "attention_layer_norm",
                                "output_dropout", "output_residual", "output_layer_norm")
-_TRANSFORMER_LAYER = re.compile(r"layer_\d+_attention_query")
+_TRANSFORMER_LAYER = re.compile(r"layer_\d+_attention_layer_norm")
 
 
 def kernel_layer_names(config: BertConfig, pooler=True):
     """Names of the Dense layers whose 2-D kernels pruning may target, in graph order."""
-    names = [f"layer_{i}_{kind}" for i in range(config.num_hidden_layers) for kind in LAYER_KERNELS]
+    names = []
+    for i in range(config.num_hidden_layers):
+        kinds = LAYER_KERNELS[:4] if config.heads(i) else ()  # query, key, value, attention output
+        kinds += LAYER_KERNELS[4:] if config.intermediate(i) else ()  # intermediate, output
+        names += [f"layer_{i}_{kind}" for kind in kinds]
     return names + ["pooler"] if pooler else names
 
 
@@ -73,17 +82,25 @@ def build_encoder(config: BertConfig, name="bert_encoder", output_range=None):
         keras.layers.Add(name="embeddings_sum"), layer_norm("embeddings_layer_norm"), dropout("embeddings_dropout"),
     ]
     for i in range(config.num_hidden_layers):
-        p = f"layer_{i}_"
-        made += [
-            dense(H, p + "attention_query"), dense(H, p + "attention_key"), dense(H, p + "attention_value"),
-            layers.DotProductAttention(config.num_attention_heads, config.attention_probs_dropout_prob,
-                                       name=p + "attention"),
-            dense(H, p + "attention_output"), dropout(p + "attention_dropout"),
-            keras.layers.Add(name=p + "attention_residual"), layer_norm(p + "attention_layer_norm"),
-            dense(config.intermediate_size, p + "intermediate", activation=layers.activation(config.hidden_act)),
-            dense(H, p + "output"), dropout(p + "output_dropout"),
-            keras.layers.Add(name=p + "output_residual"), layer_norm(p + "output_layer_norm"),
-        ]
+        p, heads, width = f"layer_{i}_", config.heads(i), config.intermediate(i)
+        attention_width = heads * config.head_size
+        if heads:
+            made += [
+                dense(attention_width, p + "attention_query"), dense(attention_width, p + "attention_key"),
+                dense(attention_width, p + "attention_value"),
+                layers.DotProductAttention(heads, config.attention_probs_dropout_prob, name=p + "attention"),
+                dense(H, p + "attention_output")]
+        else:
+            made.append(layers.BiasOnly(H, name=p + "attention_output"))
+        made += [dropout(p + "attention_dropout"),
+                 keras.layers.Add(name=p + "attention_residual"), layer_norm(p + "attention_layer_norm")]
+        if width:
+            made += [dense(width, p + "intermediate", activation=layers.activation(config.hidden_act)),
+                     dense(H, p + "output")]
+        else:
+            made.append(layers.BiasOnly(H, name=p + "output"))
+        made += [dropout(p + "output_dropout"),
+                 keras.layers.Add(name=p + "output_residual"), layer_norm(p + "output_layer_norm")]
     made += [layers.FirstToken(name="first_token"), dense(H, "pooler", activation="tanh")]
     return connect({layer.name: layer for layer in made}, name, output_range)
 
@@ -111,20 +128,23 @@ def connect(by_name, name, output_range=None):
 
     encoder_outputs = []
     for i in range(num_layers):
-        layer = {kind: by_name[f"layer_{i}_{kind}"] for kind in LAYER_PARTS}
+        layer = {kind: by_name.get(f"layer_{i}_{kind}") for kind in LAYER_PARTS}
         # The last layer's queries: every token, or the first output_range (keys and values: every token).
         queries = x
         if output_range is not None and i == num_layers - 1:
             queries = layers.LeadingTokens(output_range, name=f"layer_{i}_output_range")(x)  # (batch, q, H)
         # Self-attention: x = LayerNorm(x + Dropout(Dense(Attention(Q x, K x, V x))))
-        query = layer["attention_query"](queries)  # (batch, q, H)
-        key = layer["attention_key"](x)  # (batch, seq, H)
-        value = layer["attention_value"](x)
-        context = layer["attention"]([query, key, value, inputs["input_mask"]])  # (batch, q, H)
-        attention = layer["attention_dropout"](layer["attention_output"](context))
+        if layer["attention"] is not None:
+            query = layer["attention_query"](queries)  # (batch, q, heads * head_size)
+            key = layer["attention_key"](x)  # (batch, seq, heads * head_size)
+            value = layer["attention_value"](x)
+            context = layer["attention"]([query, key, value, inputs["input_mask"]])  # (batch, q, heads * head_size)
+            attention = layer["attention_dropout"](layer["attention_output"](context))  # (batch, q, H)
+        else:  # no heads left: the output Dense's bias alone
+            attention = layer["attention_dropout"](layer["attention_output"](queries))
         x = layer["attention_layer_norm"](layer["attention_residual"]([queries, attention]))
         # Feed-forward: x = LayerNorm(x + Dropout(Dense(act(Dense(x)))))
-        hidden = layer["intermediate"](x)  # (batch, q, I)
+        hidden = x if layer["intermediate"] is None else layer["intermediate"](x)  # (batch, q, I)
         output = layer["output_dropout"](layer["output"](hidden))  # (batch, q, H)
         x = layer["output_layer_norm"](layer["output_residual"]([x, output]))
         encoder_outputs.append(x)

@@ -116,6 +116,33 @@ class DotProductAttention(keras.layers.Layer, _NothingToPrune):
 
 
 @keras.utils.register_keras_serializable(package="bert_keras")
+class BiasOnly(keras.layers.Layer, _NothingToPrune):
+    """What a Dense layer whose every input was pruned away outputs: its bias, at every position.
+
+    Call on [batch, seq, any]; returns the [units] bias broadcast to [batch, seq, units].
+    The weight is named `bias`, as the Dense's it replaces.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.bias = self.add_weight("bias", shape=[self.units], initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        shape = tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0)
+        return tf.broadcast_to(tf.cast(self.bias, self.compute_dtype), shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:-1] + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.utils.register_keras_serializable(package="bert_keras")
 class FirstToken(keras.layers.Layer, _NothingToPrune):
     """The hidden state of the first token ([CLS]): [batch, seq, H] -> [batch, H]."""
 

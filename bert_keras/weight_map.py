@@ -19,16 +19,19 @@ def weight_map(config):
     norm = lambda scope: [scope + "/gamma", scope + "/beta"]  # noqa: E731
     for i in range(config.num_hidden_layers):
         k, s = f"layer_{i}_", f"encoder/layer_{i}/"
-        table += [
-            (k + "attention_query", dense(s + "attention/self/query")),
-            (k + "attention_key", dense(s + "attention/self/key")),
-            (k + "attention_value", dense(s + "attention/self/value")),
-            (k + "attention_output", dense(s + "attention/output/dense")),
-            (k + "attention_layer_norm", norm(s + "attention/output/LayerNorm")),
-            (k + "intermediate", dense(s + "intermediate/dense")),
-            (k + "output", dense(s + "output/dense")),
-            (k + "output_layer_norm", norm(s + "output/LayerNorm")),
-        ]
+        if config.heads(i):
+            table += [(k + "attention_query", dense(s + "attention/self/query")),
+                      (k + "attention_key", dense(s + "attention/self/key")),
+                      (k + "attention_value", dense(s + "attention/self/value")),
+                      (k + "attention_output", dense(s + "attention/output/dense"))]
+        else:  # a structurally pruned layer without heads keeps the output bias alone (layers.BiasOnly)
+            table.append((k + "attention_output", [s + "attention/output/dense/bias"]))
+        table.append((k + "attention_layer_norm", norm(s + "attention/output/LayerNorm")))
+        if config.intermediate(i):
+            table += [(k + "intermediate", dense(s + "intermediate/dense")), (k + "output", dense(s + "output/dense"))]
+        else:
+            table.append((k + "output", [s + "output/dense/bias"]))
+        table.append((k + "output_layer_norm", norm(s + "output/LayerNorm")))
     table.append(("pooler", dense("pooler/dense")))
     return table
 
