@@ -95,7 +95,8 @@ def export_latest_checkpoint(run_dir, task):
     if step and os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
         return saved_model_dir, output_dir, step  # exported by an earlier evaluation of this same step
     model, step, pretrained = export.restore_latest(run_dir, config, trained_task)
-    export.export(saved_model_dir, model, pretrained, trained_task, config.max_seq_length)
+    export.export(saved_model_dir, model, pretrained, trained_task, config.max_seq_length,
+                  encoder_dir=os.path.join(output_dir, run_folder.ENCODER))
     return saved_model_dir, output_dir, step
 
 

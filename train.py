@@ -27,11 +27,11 @@ from absl import app, flags, logging  # noqa: E402
 import bert_keras  # noqa: E402  (first: it sets TensorFlow's environment, Keras 2 and oneDNN, before TF loads)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 import glue_tasks  # noqa: E402
 import pruning_schedules  # noqa: E402
+from pruning_schedules import structured  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
 from training import callbacks, config as run_config, data, distillation, distribution, export, run_folder  # noqa: E402,E501
 from training.evaluation import evaluate  # noqa: E402
@@ -132,10 +132,10 @@ for _field in run_config.fields():
 
 
 # The settings of a pruned run that a dense teacher of the --distill pipeline leaves at their defaults.
-PRUNING_SETTINGS = ("initial_sparsity", "pruning_schedule", "pruning_begin_step", "pruning_end_step",
-                    "pruning_frequency", "pruning_begin_epoch", "pruning_end_epoch", "pruning_frequency_epochs",
-                    "learning_rate_schedule", "sparsity_ranking", "prune_pooler", "prune_word_embeddings",
-                    "prune_layers", "block_size", "sparsity_m_by_n")
+PRUNING_SETTINGS = ("pruning_structure", "initial_sparsity", "pruning_schedule", "pruning_begin_step",
+                    "pruning_end_step", "pruning_frequency", "pruning_begin_epoch", "pruning_end_epoch",
+                    "pruning_frequency_epochs", "learning_rate_schedule", "sparsity_ranking", "prune_pooler",
+                    "prune_word_embeddings", "prune_layers", "block_size", "sparsity_m_by_n")
 
 
 def run_configs():
@@ -264,8 +264,8 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
                                        delete_checkpoint=False),
         callbacks.StopAtStep(plan.total_steps),
     ]
-    if config.pruned:
-        fit_callbacks.insert(0, tfmot.sparsity.keras.UpdatePruningStep())
+    if trained.pruning_callback:
+        fit_callbacks.insert(0, trained.pruning_callback)
     if chief:
         fit_callbacks += [
             callbacks.RunProgress(plan.total_steps, trained.learning_rate),
@@ -291,7 +291,8 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
                "time_to_first_step_s": first_step.seconds}  # None when a restart found training done
     if chief:  # every worker holds the same weights; eval_results last: they mark a finished run
         saved_model_dir = run_folder.saved_model_dir(output_dir)
-        serving = export.export(saved_model_dir, model, pretrained, task, config.max_seq_length)
+        serving, serving_config = export.export(saved_model_dir, model, pretrained, task, config.max_seq_length,
+                                                encoder_dir=run_folder.encoder_dir(output_dir))
         # The metrics are the export's, float32 whatever the training policy: what evaluate.py and a
         # server compute. A float32 run's last epoch evaluated these same weights already.
         start, reused_seconds = time.time(), 0.0
@@ -303,7 +304,10 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
                 metrics = evaluate(serving, task, run_data.dev_batches[split], run_data.dev_labels[split])
             results.update({glue_tasks.metric_prefix(split) + k: v for k, v in metrics.items()})
         results["eval_time_s"] = time.time() - start + reused_seconds
-        report = pruning_schedules.sparsity_report(serving, trained.pruned_layers or None)
+        if serving_config is not pretrained.config:  # sliced: its heads and neurons kept, not its zeros
+            report = structured.structure_report(pretrained.config, serving_config, serving.name)
+        else:
+            report = pruning_schedules.sparsity_report(serving, trained.pruned_layers or None)
         pruning_schedules.write_report(report, output_dir)
         results["sparsity"] = report["totals"]
         results["footprint"] = export.footprint(saved_model_dir, serving.weights)
@@ -323,8 +327,12 @@ def print_summary(output_dir, task, results, config):
     footprint = results["footprint"]
     print(f"{task.glue_name} dev ({results['global_step']} steps, {results['train_time_s'] / 60:.1f} min "
           f"training): {metrics}")
-    if config.pruned:
-        pruned = results["sparsity"]["pruned"]
+    pruned = results["sparsity"]["pruned"]
+    if config.pruned and config.pruning_structure == "heads_and_neurons":
+        print(f"structure: {pruned['sparsity']:.1%} of the heads' and neurons' weights sliced out, "
+              f"{footprint['parameters']:,} parameters left (sparsity.txt: each layer's heads and neurons); "
+              f"the encoder alone: {run_folder.encoder_dir(output_dir)}")
+    elif config.pruned:
         print(f"sparsity: {pruned['sparsity']:.1%} of the pruned kernels, {footprint['sparsity']:.1%} of all "
               f"{footprint['parameters']:,} parameters")
     print(f"SavedModel: {run_folder.saved_model_dir(output_dir)} ({footprint['saved_model_bytes'] / 1e6:.1f} MB, "

@@ -19,9 +19,11 @@ from bert_keras.encoder import build_encoder
 
 
 def leaf_layers(model):
-    """{name: layer} of `model` and of the models nested in it."""
+    """{name: layer} of `model` and of the models nested in it, wrappers (pruning masks) unwrapped."""
     found = {}
     for layer in model.layers:
+        if isinstance(layer, keras.layers.Wrapper):
+            layer = layer.layer
         if isinstance(layer, keras.Model):
             found.update(leaf_layers(layer))
         else:
@@ -68,7 +70,8 @@ def slice_classifier(classifier, config, heads, neurons):
     for the dropped heads and neurons.
 
     Args:
-      classifier: keras.Model. A task model from `build_classifier` (no pruning wrappers: stripped).
+      classifier: keras.Model. A task model from `build_classifier`, its kernels wrapped or not (the
+        weights are read through the wrappers; those of the dropped groups are never read).
       config: BertConfig of its encoder.
       heads, neurons: {layer index: indices of the heads / neurons to keep}; a layer not named keeps all.
     """

@@ -15,6 +15,8 @@ import tf_keras as keras
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (PruneLowMagnitude,
                                                                                       collect_prunable_layers)
 
+from pruning_schedules import structured
+
 
 def _leaf_layers(model):
     """The layers of `model` and of the models nested in it, pruning wrappers unwrapped, in graph order."""
@@ -91,7 +93,10 @@ def sparsity_report(model, pruned_layer_names=None):
 
 
 def format_table(report):
-    """A fixed-width table of `sparsity_report`'s result: one row per matrix, then the totals."""
+    """A fixed-width table of `sparsity_report`'s result: one row per matrix, then the totals (or
+    structured.structure_report's: one row a layer)."""
+    if "structure" in report:
+        return structured.format_structure_table(report)
     rows = [(e["name"], "x".join(map(str, e["shape"])), e["size"], e["zeros"], e["sparsity"],
              "yes" if e["pruned"] else "") for e in report["weights"]]
     labels = {"pruned": "pruned matrices", "reported": "all matrices above", "parameters": "all parameters"}

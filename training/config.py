@@ -105,6 +105,11 @@ class RunConfig:
     # Magnitude pruning of the encoder's kernels while fine-tuning (Zhu & Gupta, 2017).
     target_sparsity: float = _field(0.0, "Final share of zeros in each pruned kernel; 0 trains dense.",
                                     identity=True)
+    pruning_structure: str = _field(
+        "weights", "weights: single weights (or --block_size blocks), by tfmot. heads_and_neurons: whole attention "
+        "heads and feed-forward neurons, target_sparsity of each layer's (or, with --sparsity_ranking global, "
+        "of all layers'), sliced out at export: a smaller, faster model.", identity=True,
+        choices=("weights", "heads_and_neurons"))
     pruning_schedule: str = _field("polynomial_decay", "tfmot's PolynomialDecay (power 3) or ConstantSparsity.",
                                    identity=True, choices=("polynomial_decay", "constant"))
     initial_sparsity: float = _field(0.0, "PolynomialDecay's starting sparsity.", identity=True)
@@ -128,7 +133,8 @@ class RunConfig:
         identity=True, choices=("linear", "rewarm"))
     sparsity_ranking: str = _field(
         "per_layer", "per_layer: each kernel pruned to target_sparsity (tfmot's). global: each kernel's "
-        "sparsity from one magnitude ranking of all pruned kernels at the start, the same total.",
+        "sparsity from one magnitude ranking of all pruned kernels at the start, the same total (with "
+        "--pruning_structure heads_and_neurons: all layers' heads, and neurons, ranked together at each update).",
         identity=True, choices=("per_layer", "global"))
     prune_pooler: bool = _field(False, "Also prune the pooler's kernel.", identity=True)
     prune_word_embeddings: bool = _field(False, "Also prune the word embeddings.", identity=True)
@@ -264,5 +270,11 @@ def check(config):
     if config.sparsity_ranking == "global" and (not config.pruned or config.sparsity_m_by_n):
         raise ConfigError("sparsity_ranking=global: needs target_sparsity > 0 and no sparsity_m_by_n "
                           "(whose sparsity is fixed at m/n)")
+    if config.pruning_structure == "heads_and_neurons":
+        given = [name for name in ("block_size", "sparsity_m_by_n", "prune_layers") if getattr(config, name)]
+        given += [name for name in ("prune_pooler", "prune_word_embeddings") if getattr(config, name)]
+        if given:
+            raise ConfigError(f"pruning_structure=heads_and_neurons: prunes every layer's heads and neurons; "
+                              f"{', '.join(given)} apply to pruning_structure=weights only")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":
         raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")

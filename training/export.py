@@ -17,19 +17,34 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import collect_prunable_layers
 
 import bert_keras
+from bert_keras import slicing
 from bert_keras.serving import export_text_classifier
+from pruning_schedules import structured
 from training import model as task_model
 from training import run_folder
 
 
-def export(path, model, pretrained, task, max_seq_length):
-    """Saves `model` (the task model, wrapped for pruning or not) at `path`; returns the float32 copy saved."""
-    stripped = tfmot.sparsity.keras.strip_pruning(model) if collect_prunable_layers(model) else model
-    serving = bert_keras.float32_copy(stripped.get_weights(), pretrained.config, task.num_outputs)
+def export(path, model, pretrained, task, max_seq_length, encoder_dir=None):
+    """Saves `model` (the task model, wrapped for pruning or not) at `path`; returns (the float32 copy
+    saved, its encoder's BertConfig).
+
+    A structurally pruned model is saved sliced to the heads and neurons its masks keep, and its
+    encoder alone as a converted folder at `encoder_dir` (when given), which load_encoder reads.
+    """
+    config = pretrained.config
+    if structured.masked_layers(model):
+        heads, neurons = structured.kept_groups(model)
+        config, serving, encoder = slicing.slice_classifier(model, config, heads, neurons)
+        if encoder_dir:
+            bert_keras.save_converted(bert_keras.PretrainedEncoder(
+                encoder, config, pretrained.vocab_file, pretrained.lower_case, pretrained.source), encoder_dir)
+    else:
+        stripped = tfmot.sparsity.keras.strip_pruning(model) if collect_prunable_layers(model) else model
+        serving = bert_keras.float32_copy(stripped.get_weights(), config, task.num_outputs)
     preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, max_seq_length)
     export_text_classifier(path, serving, preprocessor, task=task.glue_name, text_fields=task.text_fields,
                            label_names=task.labels)
-    return serving
+    return serving, config
 
 
 class ExportError(ValueError):
@@ -58,8 +73,8 @@ def init_from_export(model, path, task):
     model but the pruning wrappers' own must be there, with its shape.
     """
     exported = {v.name: v for v in load_export(path, task, "--init_from").classifier_weights}
-    own = [w for w in model.weights if w.name.rsplit("/", 1)[-1].split(":")[0] not in ("mask", "threshold",
-                                                                                         "pruning_step")]
+    wrappers_own = ("mask", "threshold", "pruning_step", "group_mask")
+    own = [w for w in model.weights if w.name.rsplit("/", 1)[-1].split(":")[0] not in wrappers_own]
     missing = [w.name for w in own if w.name not in exported or tuple(exported[w.name].shape) != tuple(w.shape)]
     if missing:
         raise ExportError(f"--init_from {path}: its model does not match this one; missing or of another "
@@ -86,7 +101,8 @@ def restore_latest(run_dir, config, task):
                                         f"({run_folder.backup_dir(run_dir)}/chief is empty)")
     pretrained = bert_keras.load_encoder(config.init_checkpoint)
     # Restoring needs the wrappers' variables (masks, thresholds, step), not the schedule's timing.
-    encoder, _ = task_model.prune(pretrained.encoder, config, tfmot.sparsity.keras.ConstantSparsity(0.5, 0))
+    encoder, _ = task_model.prune(pretrained.encoder, config, tfmot.sparsity.keras.ConstantSparsity(0.5, 0),
+                                  pretrained.config)
     model = bert_keras.build_classifier(encoder, task.num_outputs, 0.0)
     tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial().assert_existing_objects_matched()
     for wrapper in collect_prunable_layers(model):

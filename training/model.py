@@ -2,20 +2,24 @@
 optimizer and the task's loss (or the distillation loss, with a teacher)."""
 
 import dataclasses
+from typing import Optional
 
+import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 import bert_keras
 import pruning_schedules
+from pruning_schedules import structured
 from training import losses, optimization
 from training.config import ConfigError
 
 
 @dataclasses.dataclass
 class TrainingModel:
-    model: keras.Model  # compiled; its encoder's pruned kernels wrapped by tfmot
+    model: keras.Model  # compiled; its encoder's pruned kernels wrapped (tfmot's or structured.GroupMask)
     pruned_layers: list  # names of the wrapped layers; empty for a dense run
     learning_rate: keras.optimizers.schedules.LearningRateSchedule
+    pruning_callback: Optional[keras.callbacks.Callback] = None  # what updates the masks while fitting
 
 
 DEFAULT_PRUNING_FREQUENCY = 100  # steps between mask updates when no flag gives them
@@ -76,11 +80,14 @@ def select(encoder, config):
                                            word_embeddings=config.prune_word_embeddings, patterns=config.prune_layers)
 
 
-def prune(encoder, config, schedule):
-    """(encoder with tfmot's wrappers on the layers `config` prunes, their names); as it was if dense.
-    `schedule`: one tfmot schedule, or one a layer name."""
+def prune(encoder, config, schedule, bert_config=None):
+    """(encoder with wrappers on the layers `config` prunes, their names); as it was if dense.
+    `schedule`: one tfmot schedule, or one a layer name (unused by structured pruning, whose masks a
+    callback sets). `bert_config`: the encoder's, which structured pruning needs."""
     if not config.pruned:
         return encoder, []
+    if config.pruning_structure == "heads_and_neurons":
+        return structured.wrap_encoder(encoder, bert_config)
     names = select(encoder, config)
     return pruning_schedules.prune_encoder(encoder, names, schedule, block_size=config.block_size,
                                            sparsity_m_by_n=config.sparsity_m_by_n), names
@@ -93,14 +100,20 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None):
     starts from, --init_from's when given); default: the pretrained encoder's.
     """
     schedule = None
-    if config.pruned and config.sparsity_ranking == "global":
+    structure = config.pruned and config.pruning_structure == "heads_and_neurons"
+    if config.pruned and config.sparsity_ranking == "global" and not structure:
         kernels = dense_kernels or {name: pretrained.encoder.get_layer(name).get_weights()[0] for name in
                                     select(pretrained.encoder, config)}
         schedule = {name: pruning_schedule(config, plan, sparsity) for name, sparsity in
                     pruning_schedules.global_sparsities(kernels, config.target_sparsity).items()}
     elif config.pruned:
         schedule = pruning_schedule(config, plan)
-    encoder, pruned_layers = prune(pretrained.encoder, config, schedule)
+    encoder, pruned_layers = prune(pretrained.encoder, config, schedule, pretrained.config)
+    pruning_callback = None
+    if structure:
+        pruning_callback = structured.StructuredPruning(schedule, config.sparsity_ranking)
+    elif config.pruned:
+        pruning_callback = tfmot.sparsity.keras.UpdatePruningStep()
     model = bert_keras.build_classifier(encoder, task.num_outputs, pretrained.config.hidden_dropout_prob,
                                         name=f"bert_{task.tfds_name}")
     if config.learning_rate_schedule == "rewarm":
@@ -116,4 +129,4 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None):
     # A step's logged loss is already the global batch's (Keras metrics synchronise their replicas);
     # tf_keras' "auto" would add it up once per worker under multi_worker_mirrored.
     model.distribute_reduction_method = "first"
-    return TrainingModel(model, pruned_layers, learning_rate)
+    return TrainingModel(model, pruned_layers, learning_rate, pruning_callback)

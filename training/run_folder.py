@@ -6,6 +6,7 @@
   tensorboard/        training and validation logs
   sparsity.txt/.json  the sparsity report (pruning_schedules)
   saved_model/        the export, serving raw text (training.export)
+  encoder/            a structurally pruned run's sliced encoder, a folder bert_keras.load_encoder reads
   eval_results.txt    the seed's `key = value` lines, and eval_results.json, written last: they
                       mark a finished run
 """
@@ -19,8 +20,8 @@ import tensorflow as tf
 from training.config import CONFIG_FILE, RunConfig
 
 RESULTS_FILE = "eval_results.json"
-BACKUP, SAVED_MODEL, TENSORBOARD = "backup", "saved_model", "tensorboard"
-SUBFOLDERS = (BACKUP, SAVED_MODEL, TENSORBOARD)  # what a run folder holds besides files
+BACKUP, SAVED_MODEL, TENSORBOARD, ENCODER = "backup", "saved_model", "tensorboard", "encoder"
+SUBFOLDERS = (BACKUP, SAVED_MODEL, TENSORBOARD, ENCODER)  # what a run folder holds besides files
 
 
 class RunFolderError(Exception):
@@ -33,6 +34,10 @@ def backup_dir(run_dir):
 
 def saved_model_dir(run_dir):
     return os.path.join(run_dir, SAVED_MODEL)
+
+
+def encoder_dir(run_dir):
+    return os.path.join(run_dir, ENCODER)
 
 
 def tensorboard_dir(run_dir):

@@ -1,0 +1,258 @@
+"""pruning_schedules.structured: group scores and masks on a tiny encoder with known weights, honest zeros
+while training, tfmot's schedule timing, mixed precision; then a short train.py run on the real MiniLM,
+exported sliced: smaller, equal to the masked model, its encoder loadable, evaluate.py reading it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+
+import bert_keras
+from bert_keras import slicing
+from conftest import GLUE, REPO, computed_once, short_run_flags, train_in_process
+from pruning_schedules import structured
+from test_encoder import batch
+from test_train import tensorboard_points
+from tf1_writer import write_tf1_checkpoint
+from training import data, export, run_folder
+from training.config import ConfigError, RunConfig
+
+HEAD_KERNELS = ("attention_query", "attention_key", "attention_value")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    write_tf1_checkpoint(str(folder))  # hidden 32, 2 layers of 4 heads of 8, intermediate 37
+    return str(folder)
+
+
+def masked_classifier(checkpoint):
+    pretrained = bert_keras.load_encoder(checkpoint)
+    encoder, names = structured.wrap_encoder(pretrained.encoder, pretrained.config)
+    model = bert_keras.build_classifier(encoder, 3, 0.0)
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return pretrained, model, names
+
+
+def head_norms(encoder, i, heads=4, d=8):
+    """Each head's L2 norm, one head at a time: its query, key, value columns and biases, its output rows."""
+    norms = []
+    for h in range(heads):
+        cols = slice(h * d, (h + 1) * d)
+        total = 0.0
+        for kind in HEAD_KERNELS:
+            kernel, bias = encoder.get_layer(f"layer_{i}_{kind}").get_weights()
+            total += np.sum(kernel[:, cols] ** 2) + np.sum(bias[cols] ** 2)
+        total += np.sum(encoder.get_layer(f"layer_{i}_attention_output").get_weights()[0][cols, :] ** 2)
+        norms.append(np.sqrt(total))
+    return np.array(norms)
+
+
+def neuron_norms(encoder, i):
+    kernel, bias = encoder.get_layer(f"layer_{i}_intermediate").get_weights()
+    rows = encoder.get_layer(f"layer_{i}_output").get_weights()[0]
+    return np.sqrt(np.sum(kernel ** 2, axis=0) + bias ** 2 + np.sum(rows ** 2, axis=1))
+
+
+def test_wraps_the_six_kernels_of_every_layer(checkpoint):
+    _, model, names = masked_classifier(checkpoint)
+    assert names == [f"layer_{i}_{kind}" for i in range(2) for kind in bert_keras.encoder.LAYER_KERNELS]
+    wrappers = structured.masked_layers(model)
+    assert sorted(wrappers) == sorted(names)
+    assert {(w.groups, w.axis) for n, w in wrappers.items() if "attention" in n} == {(4, 1), (4, 0)}
+    assert {(w.groups, w.axis) for n, w in wrappers.items() if "attention" not in n} == {(37, 1), (37, 0)}
+
+
+def test_scores_are_each_groups_norm(checkpoint):
+    pretrained, model, _ = masked_classifier(checkpoint)
+    by_layer = structured._by_layer(structured.masked_layers(model))
+    for i in range(2):
+        np.testing.assert_allclose(structured.group_scores(by_layer[i]["heads"]), head_norms(pretrained.encoder, i),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(structured.group_scores(by_layer[i]["neurons"]),
+                                   neuron_norms(pretrained.encoder, i), rtol=1e-5)
+
+
+def test_per_layer_masks_keep_the_largest_groups_and_zero_the_rest(checkpoint):
+    pretrained, model, _ = masked_classifier(checkpoint)
+    expected_heads = {i: sorted(np.argsort(-head_norms(pretrained.encoder, i))[:2]) for i in range(2)}
+    # 4 heads keep 2; 37 neurons keep 37 - round(18.5) = 19 (Python rounds half to even)
+    expected_neurons = {i: sorted(np.argsort(-neuron_norms(pretrained.encoder, i))[:19]) for i in range(2)}
+    kept = structured.update_masks(model, 0.5)
+    heads, neurons = structured.kept_groups(model)
+    assert heads == expected_heads and neurons == expected_neurons
+    assert kept == {"heads": 0.5, "neurons": pytest.approx(19 / 37)}
+    model(batch())  # a forward pass writes weights * mask
+    for i in range(2):
+        gone = [h for h in range(4) if h not in heads[i]]
+        for kind in HEAD_KERNELS:
+            kernel, bias = pretrained.encoder.get_layer(f"layer_{i}_{kind}").get_weights()
+            for h in range(4):
+                assert np.all(kernel[:, h * 8:(h + 1) * 8] == 0) == (h in gone)
+                assert np.all(bias[h * 8:(h + 1) * 8] == 0) == (h in gone)
+        output = pretrained.encoder.get_layer(f"layer_{i}_output").get_weights()[0]
+        assert [j for j in range(37) if np.all(output[j] == 0)] == [j for j in range(37) if j not in neurons[i]]
+
+
+def test_global_ranking_can_empty_a_layer_which_slicing_then_skips(checkpoint):
+    pretrained, model, _ = masked_classifier(checkpoint)
+    for kind in HEAD_KERNELS + ("attention_output",):  # layer 1's heads all weaker than layer 0's
+        layer = pretrained.encoder.get_layer(f"layer_1_{kind}")
+        layer.set_weights([w * 0.01 for w in layer.get_weights()])
+    structured.update_masks(model, 0.5, "global")
+    heads, neurons = structured.kept_groups(model)
+    assert heads == {0: [0, 1, 2, 3], 1: []}
+    assert sum(map(len, neurons.values())) == 74 - 37
+    features = batch()
+    masked = model(features)
+    small, sliced, encoder = slicing.slice_classifier(model, pretrained.config, heads, neurons)
+    assert small.layer_num_attention_heads == (4, 0)
+    assert "layer_1_attention" not in [layer.name for layer in encoder.layers]
+    np.testing.assert_allclose(sliced(features), masked, atol=1e-5)
+
+
+def test_pruned_groups_stay_zero_through_training_and_stay_pruned(checkpoint):
+    pretrained, model, _ = masked_classifier(checkpoint)
+    structured.update_masks(model, 0.5)
+    first, _ = structured.kept_groups(model)
+    x, y = batch(), np.array([0, 1, 2])
+    model.fit(x, y, epochs=3, verbose=0)
+    model(x)
+    query = pretrained.encoder.get_layer("layer_0_attention_query").kernel.numpy()
+    gone = [h for h in range(4) if h not in first[0]]
+    assert all(np.all(query[:, h * 8:(h + 1) * 8] == 0) for h in gone)
+    # Their zeros score lowest, but a pruned group is out of the ranking whatever its score.
+    layer = pretrained.encoder.get_layer("layer_0_attention_value")
+    kernel, bias = layer.get_weights()
+    kernel[:, gone[0] * 8:(gone[0] + 1) * 8] = 100.0
+    layer.set_weights([kernel, bias])
+    structured.update_masks(model, 0.75)
+    heads, _ = structured.kept_groups(model)
+    assert len(heads[0]) == 1 and set(heads[0]) <= set(first[0])
+
+
+def test_callback_updates_on_tfmots_steps(checkpoint):
+    _, model, _ = masked_classifier(checkpoint)
+    schedule = tfmot.sparsity.keras.PolynomialDecay(0.25, 0.75, begin_step=1, end_step=5, frequency=2)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(logs["heads_kept"])
+
+    model.fit(batch(), np.array([0, 1, 2]), batch_size=3, epochs=6, verbose=0,
+              callbacks=[structured.StructuredPruning(schedule), Record()])
+    # Steps 1, 3, 5 update the masks to the schedule's sparsity there: 25%, then cubic to 75%.
+    expected = []
+    for step in range(1, 7):
+        should, sparsity = schedule(tf.constant(step, tf.int64))
+        if bool(should):
+            keep = 4 - int(round(float(sparsity) * 4))
+        expected.append(2 * keep)
+    assert seen == expected and seen[0] == 6 and seen[-1] == 2
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_masks_under_mixed_precision(checkpoint, policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        pretrained, model, _ = masked_classifier(checkpoint)
+        structured.update_masks(model, 0.5)
+        model.fit(batch(), np.array([0, 1, 2]), epochs=2, verbose=0)
+        model(batch())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    layer = pretrained.encoder.get_layer("layer_0_intermediate")
+    assert layer.kernel.dtype == tf.float32
+    heads, neurons = structured.kept_groups(model)
+    kernel = layer.kernel.numpy()
+    assert [j for j in range(37) if np.all(kernel[:, j] == 0)] == [j for j in range(37) if j not in neurons[0]]
+
+
+def test_an_already_sliced_encoder_is_refused(checkpoint):
+    pretrained = bert_keras.load_encoder(checkpoint)
+    small = slicing.sliced_config(pretrained.config, {0: [0]}, {})
+    with pytest.raises(ValueError, match="already structurally pruned"):
+        structured.wrap_encoder(bert_keras.build_encoder(small), small)
+
+
+@pytest.mark.parametrize("setting", [dict(block_size=(1, 4)), dict(sparsity_m_by_n=(2, 4)), dict(prune_pooler=True),
+                                     dict(prune_layers=("pooler",))])
+def test_config_refuses_weight_only_settings(setting):
+    name = next(iter(setting))
+    with pytest.raises(ConfigError, match=f"heads_and_neurons.*{name}"):
+        RunConfig(target_sparsity=0.5, pruning_structure="heads_and_neurons", **setting)
+
+
+# --- A short train.py run on the real MiniLM and RTE ---
+
+STRUCTURED_RUN = ["--target_sparsity=0.5", "--pruning_structure=heads_and_neurons", "--max_steps=8",
+                  "--pruning_begin_step=0", "--pruning_end_step=4", "--pruning_frequency=2",
+                  "--save_checkpoints_steps=4", "--seed=3", "--keep_checkpoints"]
+
+
+@pytest.fixture(scope="module")
+def structured_run(minilm_dir, tmp_path_factory):
+    folder = computed_once(tmp_path_factory, "structured", lambda folder: train_in_process(
+        short_run_flags(minilm_dir, os.path.join(folder, "run"), *STRUCTURED_RUN)))
+    return os.path.join(folder, "run")
+
+
+def test_run_exports_a_sliced_model_equal_to_the_masked_one(structured_run):
+    config = RunConfig.load(structured_run)
+    task = data.task_of(config)
+    masked, _, pretrained = export.restore_latest(structured_run, config, task)
+    served = tf.saved_model.load(run_folder.saved_model_dir(structured_run))
+    rng = np.random.default_rng(0)
+    mask = (np.arange(40)[None] < np.array([40, 25, 9, 31])[:, None]).astype(np.int32)
+    features = {"input_word_ids": (rng.integers(1000, 30000, mask.shape) * mask).astype(np.int32),
+                "input_mask": mask, "input_type_ids": np.zeros_like(mask)}
+    expected = masked(features, training=False).numpy()
+    found = served.signatures["serve_token_ids"](**{k: tf.constant(v) for k, v in features.items()})["logits"]
+    assert np.abs(found.numpy() - expected).max() < 1e-5
+    dense = bert_keras.load_encoder(config.init_checkpoint).encoder.count_params()
+    sliced = sum(int(np.prod(v.shape)) for v in served.classifier_weights)
+    assert sliced < 0.8 * dense  # half of the heads' and neurons' weights, more than half the encoder's
+
+
+def test_run_writes_the_structure_and_a_loadable_encoder(structured_run):
+    report = json.load(open(os.path.join(structured_run, "sparsity.json")))
+    assert [(e["heads"], e["neurons"]) for e in report["layers"]] == [(6, 768)] * 6
+    assert report["totals"]["pruned"]["sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert "heads kept" in open(os.path.join(structured_run, "sparsity.txt")).read()
+    loaded = bert_keras.load_encoder(run_folder.encoder_dir(structured_run))
+    assert loaded.config.layer_num_attention_heads == (6,) * 6
+    assert loaded.config.layer_intermediate_sizes == (768,) * 6
+    served = {v.name: v.numpy() for v in tf.saved_model.load(
+        run_folder.saved_model_dir(structured_run)).classifier_weights}
+    for weight in loaded.encoder.weights:
+        np.testing.assert_array_equal(weight.numpy(), served[weight.name])
+    results = json.load(open(os.path.join(structured_run, "eval_results.json")))
+    assert results["footprint"]["parameters"] == sum(served[name].size for name in served)
+    points, _ = tensorboard_points(run_folder.tensorboard_dir(structured_run))
+    assert points[("train", "batch_heads_kept")][-1] == (8, 36.0)
+    assert points[("train", "batch_neurons_kept")][-1] == (8, 6 * 768.0)
+
+
+def test_backups_hold_the_masks(structured_run):
+    _, checkpoint = run_folder.latest_checkpoint(structured_run)
+    names = [name for name, _ in tf.train.list_variables(checkpoint)]
+    assert sum("group_mask" in name for name in names) == 36, names[:20]
+
+
+def test_evaluate_py_exports_the_latest_checkpoint_sliced(structured_run):
+    result = subprocess.run([sys.executable, "evaluate.py", "--task=rte", f"--model={structured_run}",
+                             f"--glue_dir={GLUE}"],
+                            capture_output=True, text=True, timeout=600, cwd=REPO,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    step, _ = run_folder.latest_checkpoint(structured_run)
+    encoder = bert_keras.load_encoder(os.path.join(structured_run, f"eval_step_{step}", "encoder"))
+    assert encoder.config.layer_num_attention_heads == (6,) * 6
