@@ -61,8 +61,9 @@ def peer_row(task, seed, common_flags):
 # the end of warm-up to 70% of the run, every 100 steps; BERT's linear learning rate; no teacher).
 # recipe: distilled from the dense run of --teacher_epochs and starting from it; peak learning rate 5e-5,
 # re-warmed at each of 8 mask updates from the end of warm-up to 70% of the run; the first update
-# to --recipe_initial_sparsity. The others are the recipe less one ingredient.
-RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global")
+# to --recipe_initial_sparsity. The others are the recipe less one ingredient, or with one more;
+# structured: the recipe removing whole heads and neurons (--pruning_structure heads_and_neurons).
+RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "structured")
 
 
 def recipe_flags(recipe, epochs, initial_sparsity):
@@ -71,7 +72,8 @@ def recipe_flags(recipe, epochs, initial_sparsity):
                 "pruning_end_epoch": f"{0.7 * epochs:g}", "pruning_frequency_epochs": f"{0.6 * epochs / 7:g}",
                 "learning_rate_schedule": "rewarm"}
     settings.update({"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"initial_sparsity": "0"},
-                     "global": {"sparsity_ranking": "global"}}.get(recipe, {}))
+                     "global": {"sparsity_ranking": "global"},
+                     "structured": {"pruning_structure": "heads_and_neurons"}}.get(recipe, {}))
     return [f"--{k}={v}" for k, v in settings.items()], recipe != "no_teacher"
 
 
@@ -82,7 +84,9 @@ def results_row(task, seed, out, recipe, seconds):
     pruned = results["sparsity"].get("pruned")
     return {"task": task, "seed": seed, "runner": "train.py (tf_keras)", "recipe": recipe,
             "sparsity": round(pruned["sparsity"], 4) if pruned else 0.0, "metrics": metrics,
-            "global_step": results["global_step"], "wall_s": round(seconds)}
+            "global_step": results["global_step"], "wall_s": round(seconds),
+            "parameters": results["footprint"]["parameters"],
+            "saved_model_bytes": results["footprint"]["saved_model_bytes"]}
 
 
 def train_py_row(task, seed, sparsity, common_flags, recipe="default"):

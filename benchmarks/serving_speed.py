@@ -1,6 +1,7 @@
 r"""Serving raw text: train.py's SavedModel against transformers' pipeline, same weights, same texts.
 
   HF_HUB_OFFLINE=1 python benchmarks/serving_speed.py --init_checkpoint DIR --glue_dir DIR [--requests 200]
+      [--structured_sparsities 0.5,0.75]
 
 Our side: the SST-2 task model train.py builds on the encoder in --init_checkpoint (a Hugging Face
 BERT folder), its head seeded, exported by `training.export.export` (the export of train.py and
@@ -13,7 +14,10 @@ Two sets of texts: SST-2's dev sentences ("sst2"), and the training sentences jo
 ("long", truncated by both sides at --max_seq_length). Rows: batch-1 latency (median and 90th
 percentile over --requests single requests, after --warmup_requests) and batch throughput
 (examples/s over the whole set, after one untimed pass over its first batches). The two sides'
-probabilities are compared on every text (`max_abs_probability_difference`). Prints one JSON line.
+probabilities are compared on every text (`max_abs_probability_difference`). With
+--structured_sparsities, our model with that share of each layer's heads and neurons sliced out
+(`--pruning_structure heads_and_neurons`'s export) is served on the same texts too, its speed-up over
+our dense one in the same run, and each model's parameters and SavedModel bytes. Prints one JSON line.
 """
 
 import os
@@ -32,6 +36,7 @@ import tf_keras as keras  # noqa: E402
 
 import bert_keras  # noqa: E402
 import glue_tasks  # noqa: E402
+from pruning_schedules import structured  # noqa: E402
 from training import export  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 from training.model import build_training_model  # noqa: E402
@@ -49,14 +54,24 @@ def texts_to_serve():
     return {"sst2": dev, "long": long}
 
 
-def export_ours(path):
-    """train.py's SST-2 model on the encoder, its head seeded, exported as train.py exports; the float32 copy."""
+def export_ours(path, structured_sparsity=0.0):
+    """train.py's SST-2 model on the encoder, its head seeded, exported as train.py exports; the float32 copy.
+
+    structured_sparsity > 0: that share of each layer's heads and neurons masked (the smallest norms of
+    the pretrained weights, as a structured run's first update ranks them) and sliced out by the export.
+    """
+    pruning = {}
+    if structured_sparsity:
+        pruning = dict(target_sparsity=structured_sparsity, pruning_structure="heads_and_neurons",
+                       pruning_begin_step=0, pruning_end_step=1, pruning_frequency=1)
     config = RunConfig(task=TASK.tfds_name, init_checkpoint=FLAGS.init_checkpoint,
-                       max_seq_length=FLAGS.max_seq_length, seed=FLAGS.seed)
+                       max_seq_length=FLAGS.max_seq_length, seed=FLAGS.seed, **pruning)
     keras.utils.set_random_seed(config.seed)
     pretrained = bert_keras.load_encoder(config.init_checkpoint)
     trained = build_training_model(config, pretrained, TASK, plan_steps(config, steps_per_epoch=1))
-    return export.export(path, trained.model, pretrained, TASK, config.max_seq_length)
+    if structured_sparsity:
+        structured.update_masks(trained.model, structured_sparsity)
+    return export.export(path, trained.model, pretrained, TASK, config.max_seq_length)[0]
 
 
 def peer_pipeline(model):
@@ -94,6 +109,12 @@ def our_classifier(path):
     return classify
 
 
+def saved_model_bytes(path):
+    footprint = export.footprint(path, [])
+    return {"saved_model_bytes": footprint["saved_model_bytes"], "saved_model_gzip_bytes":
+            footprint["saved_model_gzip_bytes"]}
+
+
 def measure(classify, texts):
     """Latency of single requests (ms: median, p90), throughput in batches (examples/s), P(class 1) of each text."""
     singles = texts[:FLAGS.warmup_requests + FLAGS.requests]
@@ -122,6 +143,8 @@ def define_flags():
     flags.DEFINE_integer("warmup_requests", 20, "Untimed batch-1 requests first.")
     flags.DEFINE_integer("long_texts", 256, "How many 16-sentence texts the 'long' rows use.")
     flags.DEFINE_integer("seed", 0, "Seeds the classifier head.")
+    flags.DEFINE_list("structured_sparsities", [], "Also serve the model with this share of each layer's heads and "
+                      "neurons sliced out (e.g. 0.5,0.75), against our dense one.")
 
 
 def main(argv):
@@ -142,8 +165,20 @@ def main(argv):
                 "throughput_ratio_ours_over_peer": round(
                     our_row["batch_examples_per_s"] / peer_row["batch_examples_per_s"], 2),
                 "max_abs_probability_difference": float(np.abs(our_p - peer_p).max())}
+        dense_parameters = model.count_params()
+        sizes = {"0": {"parameters": dense_parameters, **saved_model_bytes(os.path.join(tmp, "saved_model"))}}
+        for sparsity in FLAGS.structured_sparsities:
+            path = os.path.join(tmp, f"structured_{sparsity}")
+            sliced = export_ours(path, float(sparsity))
+            sizes[sparsity] = {"parameters": sliced.count_params(), **saved_model_bytes(path)}
+            for name, batch in texts.items():
+                row, _ = measure(our_classifier(path), batch)
+                dense = rows[name]["saved_model"]
+                rows[name][f"structured_{sparsity}"] = {
+                    **row, "latency_speedup_over_dense": round(dense["latency_ms_median"] / row["latency_ms_median"], 2),
+                    "throughput_speedup_over_dense": round(row["batch_examples_per_s"] / dense["batch_examples_per_s"], 2)}
     common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
-                       "max_seq_length": FLAGS.max_seq_length, "rows": rows})
+                       "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes})
 
 
 if __name__ == "__main__":
