@@ -62,8 +62,9 @@ def peer_row(task, seed, common_flags):
 # recipe: distilled from the dense run of --teacher_epochs and starting from it; peak learning rate 5e-5,
 # re-warmed at each of 8 mask updates from the end of warm-up to 70% of the run; the first update
 # to --recipe_initial_sparsity. The others are the recipe less one ingredient, or with one more;
-# structured: the recipe removing whole heads and neurons (--pruning_structure heads_and_neurons).
-RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "structured")
+# block: the recipe pruning 1x4 blocks (tfmot's block_size); structured: the recipe removing whole
+# heads and neurons (--pruning_structure heads_and_neurons).
+RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "block", "structured")
 
 
 def recipe_flags(recipe, epochs, initial_sparsity):
@@ -72,7 +73,7 @@ def recipe_flags(recipe, epochs, initial_sparsity):
                 "pruning_end_epoch": f"{0.7 * epochs:g}", "pruning_frequency_epochs": f"{0.6 * epochs / 7:g}",
                 "learning_rate_schedule": "rewarm"}
     settings.update({"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"initial_sparsity": "0"},
-                     "global": {"sparsity_ranking": "global"},
+                     "global": {"sparsity_ranking": "global"}, "block": {"block_size": "1,4"},
                      "structured": {"pruning_structure": "heads_and_neurons"}}.get(recipe, {}))
     return [f"--{k}={v}" for k, v in settings.items()], recipe != "no_teacher"
 

@@ -204,8 +204,9 @@ def kept_groups(model):
 
 class StructuredPruning(keras.callbacks.Callback):
     """Updates the GroupMasks on a tfmot schedule, at tfmot's step numbering: the t-th training batch is
-    step t, and a mask update at step t happens before that batch's forward pass. Puts the shares of heads
-    and neurons kept into the batch logs (TensorBoard's batch_heads_kept, batch_neurons_kept)."""
+    step t, and a mask update at step t happens before that batch's forward pass. Masks the weights
+    again at each epoch's end. Puts the numbers of heads and neurons kept into the batch logs
+    (TensorBoard's batch_heads_kept, batch_neurons_kept)."""
 
     def __init__(self, schedule, ranking="per_layer"):
         super().__init__()
@@ -216,6 +217,12 @@ class StructuredPruning(keras.callbacks.Callback):
         should_prune, sparsity = self.schedule(tf.constant(step, tf.int64))
         if bool(should_prune):
             update_masks(self.model, float(sparsity), self.ranking)
+
+    def on_epoch_end(self, epoch, logs=None):
+        # As tfmot's UpdatePruningStep: the optimizer's last steps moved some pruned weights (Adam's
+        # momentum); zero them again, so that the weights saved and exported are the masked ones.
+        for wrapper in masked_layers(self.model).values():
+            wrapper.apply_mask()
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is not None:

@@ -256,3 +256,46 @@ def test_evaluate_py_exports_the_latest_checkpoint_sliced(structured_run):
     step, _ = run_folder.latest_checkpoint(structured_run)
     encoder = bert_keras.load_encoder(os.path.join(structured_run, f"eval_step_{step}", "encoder"))
     assert encoder.config.layer_num_attention_heads == (6,) * 6
+
+
+def test_masks_and_zeros_are_the_same_on_every_replica(tmp_path):
+    """Under MirroredStrategy (two logical CPUs): the callback sets the masks in cross-replica context,
+    each replica's forward pass writes weights * mask into its own copy."""
+    write_tf1_checkpoint(str(tmp_path))
+    script = r"""
+import json, os, sys
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import tensorflow_model_optimization as tfmot, tf_keras as keras
+import bert_keras, glue_tasks
+from pruning_schedules import structured
+from training import losses
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    pretrained = bert_keras.load_encoder(sys.argv[1])
+    encoder, _ = structured.wrap_encoder(pretrained.encoder, pretrained.config)
+    model = bert_keras.build_classifier(encoder, 2, 0.0)
+    model.compile(keras.optimizers.Adam(1e-2), losses.task_loss(glue_tasks.get_task("rte")))
+rng = np.random.default_rng(0)
+x = {"input_word_ids": rng.integers(5, 99, (6, 7)).astype(np.int32), "input_mask": np.ones((6, 7), np.int32),
+     "input_type_ids": np.zeros((6, 7), np.int32)}
+schedule = tfmot.sparsity.keras.PolynomialDecay(0.25, 0.5, begin_step=1, end_step=3, frequency=1)
+model.fit(x, np.arange(6) % 2, batch_size=6, epochs=4, verbose=0, callbacks=[structured.StructuredPruning(schedule)])
+wrappers = structured.masked_layers(model)
+masks = [[m.numpy() for m in strategy.experimental_local_results(w.mask)] for w in wrappers.values()]
+query = strategy.experimental_local_results(pretrained.encoder.get_layer("layer_0_attention_query").kernel)
+heads, _ = structured.kept_groups(model)
+gone = [h for h in range(4) if h not in heads[0]]
+print(json.dumps({"same": all(np.array_equal(r[0], m) for r in masks for m in r), "replicas": len(query),
+                  "kept": {str(i): len(v) for i, v in heads.items()},
+                  "zero": [bool(np.all(q.numpy()[:, h * 8:(h + 1) * 8] == 0)) for q in query for h in gone]}))
+"""
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stderr[-5000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["same"] and found["replicas"] == 2 and found["kept"] == {"0": 2, "1": 2}, found
+    assert found["zero"] and all(found["zero"]), found
