@@ -11,6 +11,7 @@ resumable checkpoint in `backup/` (rerun the same command after an interruption)
 / `.json` on the dev split(s), `sparsity.txt` / `.json`, and `saved_model/`, which serves raw text.
 """
 
+import gzip
 import json
 import os
 import re
@@ -33,7 +34,7 @@ import glue_tasks  # noqa: E402
 import pruning_schedules  # noqa: E402
 from pruning_schedules import structured  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
-from training import callbacks, config as run_config, data, distillation, distribution, export, run_folder  # noqa: E402,E501
+from training import callbacks, config as run_config, data, distillation, distribution, export, run_folder, tflite  # noqa: E402,E501
 from training.evaluation import evaluate  # noqa: E402
 from training import model as task_model  # noqa: E402
 from training.model import build_training_model  # noqa: E402
@@ -311,6 +312,8 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
         pruning_schedules.write_report(report, output_dir)
         results["sparsity"] = report["totals"]
         results["footprint"] = export.footprint(saved_model_dir, serving.weights)
+        if config.export_tflite:
+            results["tflite"] = export_tflite(config, serving, pretrained, task, run_data)
         results["wall_time_s"] = time.time() - started
         run_folder.write_results(output_dir, results)
         if not keep_checkpoints:
@@ -318,6 +321,28 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
         print_summary(output_dir, task, results, config)
     distribution.wait_for_every_worker(strategy)
     return results if chief else None
+
+
+def export_tflite(config, serving, pretrained, task, run_data):
+    """The run's TensorFlow Lite models in OUTPUT_DIR/tflite: {quantisation: file bytes, gzip bytes and
+    the first dev split's metrics}."""
+    representative = ()
+    if "full_integer" in config.export_tflite:
+        representative = tflite.representative_examples(run_data.train, config.max_seq_length)
+    paths = tflite.export(os.path.join(config.output_dir, tflite.TFLITE_DIR), serving, config.export_tflite,
+                          vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
+                          max_seq_length=config.max_seq_length, label_names=task.labels,
+                          representative=representative)
+    found = {}
+    first_dev = task.dev_splits[0]
+    for quantization, path in paths.items():
+        with open(path, "rb") as f:
+            data = f.read()
+        metrics = evaluate(tflite.TFLiteClassifier(path), task, run_data.dev_batches[first_dev],
+                           run_data.dev_labels[first_dev])
+        found[quantization] = {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, 6, mtime=0)),
+                               **{glue_tasks.metric_prefix(first_dev) + k: v for k, v in metrics.items()}}
+    return found
 
 
 def print_summary(output_dir, task, results, config):
@@ -337,6 +362,10 @@ def print_summary(output_dir, task, results, config):
               f"{footprint['parameters']:,} parameters")
     print(f"SavedModel: {run_folder.saved_model_dir(output_dir)} ({footprint['saved_model_bytes'] / 1e6:.1f} MB, "
           f"{footprint['saved_model_gzip_bytes'] / 1e6:.1f} MB gzip-compressed)")
+    for quantization, found in results.get("tflite", {}).items():
+        metrics = ", ".join(f"{k[len('eval_'):]} {v:.4f}" for k, v in found.items() if k.startswith("eval_"))
+        print(f"TensorFlow Lite, {quantization}: {output_dir}/tflite/{quantization}.tflite "
+              f"({found['bytes'] / 1e6:.1f} MB, {found['gzip_bytes'] / 1e6:.1f} MB gzip-compressed): {metrics}")
     print(f"results: {output_dir}/eval_results.txt, .json; sparsity: {output_dir}/sparsity.txt")
     print(f"tensorboard --logdir {output_dir}")
 

@@ -100,7 +100,8 @@ class DotProductAttention(keras.layers.Layer, _NothingToPrune):
         key, value = split_heads(key, key_seq), split_heads(value, key_seq)  # (batch, heads, seq_k, head_size)
         scores = tf.matmul(query, key, transpose_b=True)  # (batch, heads, seq_q, seq_k)
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(head_size))
-        mask = tf.cast(input_mask, tf.float32)[:, tf.newaxis, tf.newaxis, :]  # (batch, 1, 1, seq_k)
+        # expand_dims, not [:, None, None, :]: TensorFlow Lite's builtin strided slice adds no axes.
+        mask = tf.expand_dims(tf.expand_dims(tf.cast(input_mask, tf.float32), 1), 1)  # (batch, 1, 1, seq_k)
         scores += (1.0 - mask) * MASK_ADDER
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)

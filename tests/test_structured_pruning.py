@@ -14,13 +14,14 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 import bert_keras
+import glue_tasks
 from bert_keras import slicing
 from conftest import GLUE, REPO, computed_once, short_run_flags, train_in_process
 from pruning_schedules import structured
 from test_encoder import batch
 from test_train import tensorboard_points
 from tf1_writer import write_tf1_checkpoint
-from training import data, export, run_folder
+from training import data, export, run_folder, tflite
 from training.config import ConfigError, RunConfig
 
 HEAD_KERNELS = ("attention_query", "attention_key", "attention_value")
@@ -195,7 +196,8 @@ def test_config_refuses_weight_only_settings(setting):
 
 STRUCTURED_RUN = ["--target_sparsity=0.5", "--pruning_structure=heads_and_neurons", "--max_steps=8",
                   "--pruning_begin_step=0", "--pruning_end_step=4", "--pruning_frequency=2",
-                  "--save_checkpoints_steps=4", "--seed=3", "--keep_checkpoints"]
+                  "--save_checkpoints_steps=4", "--seed=3", "--keep_checkpoints",
+                  "--export_tflite=float,dynamic_range,full_integer"]
 
 
 @pytest.fixture(scope="module")
@@ -299,3 +301,36 @@ print(json.dumps({"same": all(np.array_equal(r[0], m) for r in masks for m in r)
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["same"] and found["replicas"] == 2 and found["kept"] == {"0": 2, "1": 2}, found
     assert found["zero"] and all(found["zero"]), found
+
+
+def test_tflite_models_serve_the_savedmodels_logits_on_real_dev_sentences(structured_run):
+    directory = os.path.join(structured_run, tflite.TFLITE_DIR)
+    settings = json.load(open(os.path.join(directory, tflite.SETTINGS_FILE)))
+    assert settings["label_names"] == ["entailment", "not_entailment"] and settings["max_seq_length"] == 64
+    preprocessor = bert_keras.BertPreprocessor(os.path.join(directory, "vocab.txt"), settings["lower_case"],
+                                               settings["max_seq_length"])
+    dev = glue_tasks.read_split(glue_tasks.get_task("rte"), "validation", GLUE)
+    served = tf.saved_model.load(run_folder.saved_model_dir(structured_run)).signatures["serve_token_ids"]
+    models = {q: tflite.TFLiteClassifier(os.path.join(directory, f"{q}.tflite")) for q in tflite.QUANTIZATIONS}
+    worst = 0.0
+    for i in range(0, 64, 16):  # 64 real pairs, 16 at a time, padded to the batch's longest
+        features = preprocessor.pad(preprocessor.pack_ragged([tf.constant(list(dev["sentence1"][i:i + 16])),
+                                                              tf.constant(list(dev["sentence2"][i:i + 16]))]))
+        expected = served(**features)["logits"].numpy()
+        worst = max(worst, float(np.abs(models["float"](features) - expected).max()))
+        for q in ("dynamic_range", "full_integer"):
+            assert np.abs(models[q](features) - expected).max() < 0.1, q  # close, not equal: 8-bit
+    assert worst < 1e-4
+    sizes = {q: os.path.getsize(os.path.join(directory, f"{q}.tflite")) for q in tflite.QUANTIZATIONS}
+    assert sizes["dynamic_range"] < 0.3 * sizes["float"] and sizes["full_integer"] < 0.3 * sizes["float"]
+    integer = models["full_integer"].interpreter.get_tensor_details()
+    assert sum(t["dtype"] == np.int8 for t in integer) > len(integer) / 2  # activations too, not the weights alone
+    results = json.load(open(os.path.join(structured_run, "eval_results.json")))["tflite"]
+    assert set(results) == set(tflite.QUANTIZATIONS) and all("eval_accuracy" in r for r in results.values())
+    assert results["float"]["eval_accuracy"] == json.load(open(os.path.join(structured_run, "eval_results.json")))[
+        "eval_accuracy"]
+
+
+def test_tflite_flag_is_checked():
+    with pytest.raises(ConfigError, match="export_tflite=int4: expected one or more of float"):
+        RunConfig(export_tflite=("int4",))

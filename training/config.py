@@ -13,6 +13,7 @@ import os
 import typing
 from typing import Optional
 
+TFLITE_QUANTIZATIONS = ("float", "dynamic_range", "full_integer")  # training.tflite's
 FORMAT_VERSION = 1  # of train_config.json; a folder written before the field existed has none
 CONFIG_FILE = "train_config.json"
 
@@ -88,6 +89,10 @@ class RunConfig:
                                "multiple of it (with --xla each batch shape compiles once).", identity=True,
                                lower_bound=1)
 
+    export_tflite: Optional[tuple[str, ...]] = _field(
+        None, "Also export TensorFlow Lite models (token ids in, logits out; vocab.txt beside them) into "
+        f"OUTPUT_DIR/tflite/, one a quantisation: {', '.join(TFLITE_QUANTIZATIONS)}.")
+
     init_from: Optional[str] = _field(None, "Start from a finished train.py run (or its saved_model/) of the same "
                                       "task and model: its encoder and head, not init_checkpoint's encoder and a "
                                       "fresh head (init_checkpoint still gives the config and vocabulary).",
@@ -146,7 +151,7 @@ class RunConfig:
                                                         identity=True)
 
     def __post_init__(self):
-        for name in ("prune_layers", "block_size", "sparsity_m_by_n", "text_columns", "labels"):  # JSON gives lists: keep them hashable
+        for name in ("prune_layers", "block_size", "sparsity_m_by_n", "text_columns", "labels", "export_tflite"):  # JSON gives lists: keep them hashable
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -241,6 +246,8 @@ def check_value(name, value):
         raise ConfigError(f"{name}={value}: expected a positive number")
     if name == "weight_decay" and value < 0:
         raise ConfigError(f"{name}={value}: expected a number >= 0")
+    if name == "export_tflite" and (not value or any(q not in TFLITE_QUANTIZATIONS for q in value)):
+        raise ConfigError(f"{name}={','.join(value)}: expected one or more of {', '.join(TFLITE_QUANTIZATIONS)}")
     if name in ("block_size", "sparsity_m_by_n") and (
             len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value)):
         raise ConfigError(f"{name}={value!r}: expected two positive integers, like (1, 4)")

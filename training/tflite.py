@@ -1,0 +1,94 @@
+"""TensorFlow Lite exports of a trained task model: token ids in, logits out, float or 8-bit.
+
+The SavedModel's raw-text signature tokenises with tensorflow-text's WordPiece ops on ragged
+tensors, which TensorFlow Lite's builtin op set does not have. So a .tflite file here takes what the
+SavedModel's `serve_token_ids` signature takes (`input_word_ids`, `input_mask`, `input_type_ids`:
+int32 [batch, seq], any batch and length) and returns `logits` float32 [batch, outputs]; the run's
+vocab.txt lies beside it, with `tflite.json` saying how to make the ids (lower_case, max_seq_length,
+the labels): bert_keras.BertPreprocessor does it, as train.py does.
+
+Quantisations (tf.lite.TFLiteConverter, builtin ops only):
+- float: float32 weights and activations.
+- dynamic_range: int8 weights, activations float (quantised on the fly inside the matmuls).
+- full_integer: int8 weights and activations, their ranges calibrated on a sample of the task's
+  training examples, padded to one length (the calibrator runs the model at one shape); the inputs
+  and outputs keep their types.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from bert_keras.encoder import INPUT_NAMES
+from training.config import TFLITE_QUANTIZATIONS as QUANTIZATIONS
+
+REPRESENTATIVE_EXAMPLES = 100  # training examples the full_integer calibration runs
+TFLITE_DIR, SETTINGS_FILE = "tflite", "tflite.json"
+
+
+def convert(classifier, quantization, representative=()):
+    """The .tflite bytes of `classifier` (float32 task model: token ids -> logits).
+
+    representative: feature dicts of NumPy [1, seq] arrays, for full_integer.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization={quantization!r}: expected one of {', '.join(QUANTIZATIONS)}")
+    spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+    function = tf.function(lambda features: {"logits": classifier(features, training=False)})
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)], classifier)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "float":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "full_integer":
+        if not representative:
+            raise ValueError("quantization=full_integer: needs representative examples to calibrate on")
+        converter.representative_dataset = lambda: iter(representative)
+    return converter.convert()
+
+
+def representative_examples(examples, length, count=REPRESENTATIVE_EXAMPLES):
+    """The first `count` tokenised examples (glue_tasks.inputs.tokenize's), each padded to `length`."""
+    found = []
+    for example in examples.take(count).as_numpy_iterator():
+        features = {}
+        for name in INPUT_NAMES:
+            ids = example[name][:length]
+            features[name] = np.pad(ids, (0, length - len(ids)))[None].astype(np.int32)
+        found.append(features)
+    return found
+
+
+class TFLiteClassifier:
+    """A .tflite task model with a Keras-like `predict` (training.evaluation.evaluate calls it)."""
+
+    def __init__(self, path):
+        self.interpreter = tf.lite.Interpreter(model_path=path)
+        self.runner = self.interpreter.get_signature_runner()
+
+    def __call__(self, features):
+        return self.runner(**{name: np.asarray(features[name], np.int32) for name in INPUT_NAMES})["logits"]
+
+    def predict(self, batches, verbose=0):
+        return np.concatenate([self(features) for features, _ in batches.as_numpy_iterator()])
+
+
+def export(directory, classifier, quantizations, *, vocab_file, lower_case, max_seq_length, label_names,
+           representative=()):
+    """Writes `{quantization}.tflite` for each asked, vocab.txt and tflite.json into `directory`;
+    returns {quantization: path}."""
+    os.makedirs(directory, exist_ok=True)
+    paths = {}
+    for quantization in quantizations:
+        paths[quantization] = os.path.join(directory, f"{quantization}.tflite")
+        with open(paths[quantization], "wb") as f:
+            f.write(convert(classifier, quantization, representative))
+    with open(vocab_file, "rb") as src, open(os.path.join(directory, "vocab.txt"), "wb") as dst:
+        dst.write(src.read())
+    settings = {"inputs": list(INPUT_NAMES), "output": "logits", "lower_case": lower_case,
+                "max_seq_length": max_seq_length, "label_names": list(label_names or []),
+                "files": {q: os.path.basename(p) for q, p in paths.items()}}
+    with open(os.path.join(directory, SETTINGS_FILE), "w") as f:
+        json.dump(settings, f, indent=2)
+    return paths
