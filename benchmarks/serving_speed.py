@@ -1,7 +1,7 @@
 r"""Serving raw text: train.py's SavedModel against transformers' pipeline, same weights, same texts.
 
   HF_HUB_OFFLINE=1 python benchmarks/serving_speed.py --init_checkpoint DIR --glue_dir DIR [--requests 200]
-      [--structured_sparsities 0.5,0.75]
+      [--structured_sparsities 0.5,0.75] [--tflite]
 
 Our side: the SST-2 task model train.py builds on the encoder in --init_checkpoint (a Hugging Face
 BERT folder), its head seeded, exported by `training.export.export` (the export of train.py and
@@ -17,9 +17,13 @@ percentile over --requests single requests, after --warmup_requests) and batch t
 probabilities are compared on every text (`max_abs_probability_difference`). With
 --structured_sparsities, our model with that share of each layer's heads and neurons sliced out
 (`--pruning_structure heads_and_neurons`'s export) is served on the same texts too, its speed-up over
-our dense one in the same run, and each model's parameters and SavedModel bytes. Prints one JSON line.
+our dense one in the same run, and each model's parameters and SavedModel bytes. With --tflite, each
+model's TensorFlow Lite files (training.tflite: float, dynamic range, full integer) and their
+batch-1 latency on the SST-2 rows' token ids against the SavedModel's `serve_token_ids` on the same
+ids (the tokenizer left out on both sides). Prints one JSON line.
 """
 
+import gzip
 import os
 import sys
 import tempfile
@@ -37,7 +41,7 @@ import tf_keras as keras  # noqa: E402
 import bert_keras  # noqa: E402
 import glue_tasks  # noqa: E402
 from pruning_schedules import structured  # noqa: E402
-from training import export  # noqa: E402
+from training import export, tflite  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 from training.model import build_training_model  # noqa: E402
 from training.optimization import plan_steps  # noqa: E402
@@ -134,6 +138,45 @@ def measure(classify, texts):
             "batch_examples_per_s": round(len(texts) / seconds, 1)}, probabilities
 
 
+def median_ms(call, requests):
+    """Median latency (ms) of `call` over `requests` after the first --warmup_requests untimed."""
+    for request in requests[:FLAGS.warmup_requests]:
+        call(request)
+    latencies = []
+    for request in requests[FLAGS.warmup_requests:]:
+        start = time.perf_counter()
+        call(request)
+        latencies.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(latencies)), 2)
+
+
+def tflite_row(classifier, saved_model_path, texts, directory):
+    """Batch-1 latency on token ids (tokenised beforehand: no tokenizer on either side) of the SavedModel's
+    serve_token_ids and of each TensorFlow Lite file of `classifier`, with the files' sizes."""
+    pretrained = bert_keras.load_encoder(FLAGS.init_checkpoint)
+    preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, FLAGS.max_seq_length)
+
+    def ids(text, length=None):
+        padded = preprocessor.pad(preprocessor.pack_ragged([tf.constant([text])]), length)
+        return {name: value.numpy() for name, value in padded.items()}
+
+    requests = [ids(text) for text in texts["sst2"][:FLAGS.warmup_requests + FLAGS.requests]]
+    representative = [ids(text, FLAGS.max_seq_length) for text in texts["long"][:tflite.REPRESENTATIVE_EXAMPLES]]
+    serve = tf.saved_model.load(saved_model_path).signatures["serve_token_ids"]
+    saved_model_ms = median_ms(lambda f: serve(**{k: tf.constant(v) for k, v in f.items()}), requests)
+    row = {"saved_model_token_ids_ms": saved_model_ms}
+    for quantization, path in tflite.export(directory, classifier, tflite.QUANTIZATIONS,
+                                            vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
+                                            max_seq_length=FLAGS.max_seq_length, label_names=TASK.labels,
+                                            representative=representative).items():
+        with open(path, "rb") as f:
+            data = f.read()
+        ms = median_ms(tflite.TFLiteClassifier(path), requests)
+        row[quantization] = {"latency_ms_median": ms, "speedup_over_saved_model": round(saved_model_ms / ms, 2),
+                             "bytes": len(data), "gzip_bytes": len(gzip.compress(data, 6, mtime=0))}
+    return row
+
+
 def define_flags():
     flags.DEFINE_string("init_checkpoint", None, "A Hugging Face BERT folder (both sides load it).", required=True)
     flags.DEFINE_string("glue_dir", "../shared/glue", "A folder in the original GLUE layout (SST-2's texts).")
@@ -143,6 +186,8 @@ def define_flags():
     flags.DEFINE_integer("warmup_requests", 20, "Untimed batch-1 requests first.")
     flags.DEFINE_integer("long_texts", 256, "How many 16-sentence texts the 'long' rows use.")
     flags.DEFINE_integer("seed", 0, "Seeds the classifier head.")
+    flags.DEFINE_bool("tflite", False, "Also convert each model to TensorFlow Lite (float, dynamic range, full "
+                      "integer) and time batch 1 on token ids against the SavedModel's serve_token_ids.")
     flags.DEFINE_list("structured_sparsities", [], "Also serve the model with this share of each layer's heads and "
                       "neurons sliced out (e.g. 0.5,0.75), against our dense one.")
 
@@ -167,10 +212,15 @@ def main(argv):
                 "max_abs_probability_difference": float(np.abs(our_p - peer_p).max())}
         dense_parameters = model.count_params()
         sizes = {"0": {"parameters": dense_parameters, **saved_model_bytes(os.path.join(tmp, "saved_model"))}}
+        lite = {}
+        if FLAGS.tflite:
+            lite["0"] = tflite_row(model, os.path.join(tmp, "saved_model"), texts, os.path.join(tmp, "tflite_0"))
         for sparsity in FLAGS.structured_sparsities:
             path = os.path.join(tmp, f"structured_{sparsity}")
             sliced = export_ours(path, float(sparsity))
             sizes[sparsity] = {"parameters": sliced.count_params(), **saved_model_bytes(path)}
+            if FLAGS.tflite:
+                lite[sparsity] = tflite_row(sliced, path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
             for name, batch in texts.items():
                 row, _ = measure(our_classifier(path), batch)
                 dense = rows[name]["saved_model"]
@@ -178,7 +228,8 @@ def main(argv):
                     **row, "latency_speedup_over_dense": round(dense["latency_ms_median"] / row["latency_ms_median"], 2),
                     "throughput_speedup_over_dense": round(row["batch_examples_per_s"] / dense["batch_examples_per_s"], 2)}
     common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
-                       "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes})
+                       "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes,
+                       **({"tflite": lite} if FLAGS.tflite else {})})
 
 
 if __name__ == "__main__":

@@ -232,7 +232,7 @@ def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
     probabilities agree on every text."""
     _, found = run_script("serving_speed.py", f"--init_checkpoint={minilm_dir}", f"--glue_dir={GLUE}",
                           "--requests=3", "--warmup_requests=1", "--long_texts=8", "--structured_sparsities=0.5",
-                          timeout=900)
+                          "--tflite", timeout=900)
     assert {name: row["texts"] for name, row in found["rows"].items()} == {"sst2": 872, "long": 8}
     for row in found["rows"].values():
         assert row["max_abs_probability_difference"] < 1e-5
@@ -240,6 +240,10 @@ def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
     sizes = found["sizes"]
     assert 0.5 < sizes["0.5"]["parameters"] / sizes["0"]["parameters"] < 0.9  # the embeddings stay
     assert sizes["0.5"]["saved_model_bytes"] < sizes["0"]["saved_model_bytes"]
+    for model in ("0", "0.5"):
+        lite = found["tflite"][model]
+        assert lite["dynamic_range"]["bytes"] < 0.3 * lite["float"]["bytes"], lite
+        assert all(lite[q]["latency_ms_median"] > 0 for q in ("float", "dynamic_range", "full_integer")), lite
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
