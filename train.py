@@ -4,11 +4,14 @@ r"""Fine-tunes BERT on a GLUE task with model.fit, pruning it by magnitude on th
   python train.py --task rte --glue_dir ../shared/glue --init_checkpoint DIR --target_sparsity 0.8
   python train.py --task all --learning_rate 2e-5,3e-5,4e-5,5e-5   # the seed's sweep, a folder a run
   python train.py --task mrpc --distill --target_sparsity 0.8,0.9   # a dense teacher, then students of it
+  python train.py --task sst2 --distill --target_sparsity 0.5 --pruning_structure heads_and_neurons \
+      --export_tflite float,dynamic_range                         # a smaller, faster model, and TFLite files
 
 Flags -> a RunConfig a run (training/config.py) -> run(). Each run writes its folder
 (training/run_folder.py): `train_config.json`, TensorBoard logs (`tensorboard --logdir OUTPUT_DIR`), a
 resumable checkpoint in `backup/` (rerun the same command after an interruption), `eval_results.txt`
-/ `.json` on the dev split(s), `sparsity.txt` / `.json`, and `saved_model/`, which serves raw text.
+/ `.json` on the dev split(s), `sparsity.txt` / `.json`, and `saved_model/`, which serves raw text
+(a structurally pruned run: sliced to the heads and neurons it keeps, with its encoder in `encoder/`).
 """
 
 import gzip
@@ -48,7 +51,8 @@ SWEEP = ("task", "learning_rate", "target_sparsity", "output_dir")  # flags that
 flags.DEFINE_string("task", None, f"GLUE task ({', '.join(TRAINABLE_TASKS)}) or 'all'; or --train_file.")
 flags.DEFINE_list("learning_rate", ["2e-5"], "Peak learning rate(s); several run one after the other, "
                   "each into OUTPUT_DIR/lr_VALUE.")
-flags.DEFINE_list("target_sparsity", ["0"], "Final share of zeros in each pruned kernel; 0 trains dense. "
+flags.DEFINE_list("target_sparsity", ["0"], "Final share of zeros in each pruned kernel (with --pruning_structure "
+                  "heads_and_neurons: of the heads and of the neurons); 0 trains dense. "
                   "Several (0.8,0.9) run one after the other, each into OUTPUT_DIR/sparsity_VALUE.")
 flags.DEFINE_bool("distill", False, "The whole pruning pipeline: train a dense model in OUTPUT_DIR/dense (or "
                   "reuse it there, finished), then each --target_sparsity into OUTPUT_DIR/sparsity_VALUE, "

@@ -281,7 +281,7 @@ def check(config):
         given = [name for name in ("block_size", "sparsity_m_by_n", "prune_layers") if getattr(config, name)]
         given += [name for name in ("prune_pooler", "prune_word_embeddings") if getattr(config, name)]
         if given:
-            raise ConfigError(f"pruning_structure=heads_and_neurons: prunes every layer's heads and neurons; "
-                              f"{', '.join(given)} apply to pruning_structure=weights only")
+            raise ConfigError(f"pruning_structure=heads_and_neurons prunes every layer's heads and neurons: "
+                              f"{', '.join(given)} only work with pruning_structure=weights")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":
         raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")
