@@ -37,7 +37,8 @@ import glue_tasks  # noqa: E402
 import pruning_schedules  # noqa: E402
 from pruning_schedules import structured  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
-from training import callbacks, config as run_config, data, distillation, distribution, export, run_folder, tflite  # noqa: E402,E501
+from training import callbacks, config as run_config, data, distillation, distribution, export  # noqa: E402
+from training import run_folder, tflite  # noqa: E402
 from training.evaluation import evaluate  # noqa: E402
 from training import model as task_model  # noqa: E402
 from training.model import build_training_model  # noqa: E402
@@ -317,7 +318,7 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
         results["sparsity"] = report["totals"]
         results["footprint"] = export.footprint(saved_model_dir, serving.weights)
         if config.export_tflite:
-            results["tflite"] = export_tflite(config, serving, pretrained, task, run_data)
+            results["tflite"] = export_tflite(config, saved_model_dir, pretrained, task, run_data)
         results["wall_time_s"] = time.time() - started
         run_folder.write_results(output_dir, results)
         if not keep_checkpoints:
@@ -327,13 +328,13 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     return results if chief else None
 
 
-def export_tflite(config, serving, pretrained, task, run_data):
+def export_tflite(config, saved_model_dir, pretrained, task, run_data):
     """The run's TensorFlow Lite models in OUTPUT_DIR/tflite: {quantisation: file bytes, gzip bytes and
     the first dev split's metrics}."""
     representative = ()
     if "full_integer" in config.export_tflite:
         representative = tflite.representative_examples(run_data.train, config.max_seq_length)
-    paths = tflite.export(os.path.join(config.output_dir, tflite.TFLITE_DIR), serving, config.export_tflite,
+    paths = tflite.export(os.path.join(config.output_dir, tflite.TFLITE_DIR), saved_model_dir, config.export_tflite,
                           vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
                           max_seq_length=config.max_seq_length, label_names=task.labels,
                           representative=representative)

@@ -150,9 +150,9 @@ def median_ms(call, requests):
     return round(1000 * float(np.median(latencies)), 2)
 
 
-def tflite_row(classifier, saved_model_path, texts, directory):
+def tflite_row(saved_model_path, texts, directory):
     """Batch-1 latency on token ids (tokenised beforehand: no tokenizer on either side) of the SavedModel's
-    serve_token_ids and of each TensorFlow Lite file of `classifier`, with the files' sizes."""
+    serve_token_ids and of each TensorFlow Lite file made from it, with the files' sizes."""
     pretrained = bert_keras.load_encoder(FLAGS.init_checkpoint)
     preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, FLAGS.max_seq_length)
 
@@ -165,7 +165,7 @@ def tflite_row(classifier, saved_model_path, texts, directory):
     serve = tf.saved_model.load(saved_model_path).signatures["serve_token_ids"]
     saved_model_ms = median_ms(lambda f: serve(**{k: tf.constant(v) for k, v in f.items()}), requests)
     row = {"saved_model_token_ids_ms": saved_model_ms}
-    for quantization, path in tflite.export(directory, classifier, tflite.QUANTIZATIONS,
+    for quantization, path in tflite.export(directory, saved_model_path, tflite.QUANTIZATIONS,
                                             vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
                                             max_seq_length=FLAGS.max_seq_length, label_names=TASK.labels,
                                             representative=representative).items():
@@ -214,19 +214,20 @@ def main(argv):
         sizes = {"0": {"parameters": dense_parameters, **saved_model_bytes(os.path.join(tmp, "saved_model"))}}
         lite = {}
         if FLAGS.tflite:
-            lite["0"] = tflite_row(model, os.path.join(tmp, "saved_model"), texts, os.path.join(tmp, "tflite_0"))
+            lite["0"] = tflite_row(os.path.join(tmp, "saved_model"), texts, os.path.join(tmp, "tflite_0"))
         for sparsity in FLAGS.structured_sparsities:
             path = os.path.join(tmp, f"structured_{sparsity}")
             sliced = export_ours(path, float(sparsity))
             sizes[sparsity] = {"parameters": sliced.count_params(), **saved_model_bytes(path)}
             if FLAGS.tflite:
-                lite[sparsity] = tflite_row(sliced, path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
+                lite[sparsity] = tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
             for name, batch in texts.items():
                 row, _ = measure(our_classifier(path), batch)
                 dense = rows[name]["saved_model"]
-                rows[name][f"structured_{sparsity}"] = {
-                    **row, "latency_speedup_over_dense": round(dense["latency_ms_median"] / row["latency_ms_median"], 2),
-                    "throughput_speedup_over_dense": round(row["batch_examples_per_s"] / dense["batch_examples_per_s"], 2)}
+                latency = dense["latency_ms_median"] / row["latency_ms_median"]
+                throughput = row["batch_examples_per_s"] / dense["batch_examples_per_s"]
+                rows[name][f"structured_{sparsity}"] = {**row, "latency_speedup_over_dense": round(latency, 2),
+                                                        "throughput_speedup_over_dense": round(throughput, 2)}
     common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
                        "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes,
                        **({"tflite": lite} if FLAGS.tflite else {})})

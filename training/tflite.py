@@ -3,7 +3,8 @@
 The SavedModel's raw-text signature tokenises with tensorflow-text's WordPiece ops on ragged
 tensors, which TensorFlow Lite's builtin op set does not have. So a .tflite file here takes what the
 SavedModel's `serve_token_ids` signature takes (`input_word_ids`, `input_mask`, `input_type_ids`:
-int32 [batch, seq], any batch and length) and returns `logits` float32 [batch, outputs]; the run's
+int32 [batch, seq], any batch and length) and returns its `logits` float32 [batch, outputs],
+converted from that signature of the exported SavedModel; the run's
 vocab.txt lies beside it, with `tflite.json` saying how to make the ids (lower_case, max_seq_length,
 the labels): bert_keras.BertPreprocessor does it, as train.py does.
 
@@ -28,16 +29,17 @@ REPRESENTATIVE_EXAMPLES = 100  # training examples the full_integer calibration 
 TFLITE_DIR, SETTINGS_FILE = "tflite", "tflite.json"
 
 
-def convert(classifier, quantization, representative=()):
-    """The .tflite bytes of `classifier` (float32 task model: token ids -> logits).
+def convert(saved_model_dir, quantization, representative=()):
+    """The .tflite bytes of the logits of an export's `serve_token_ids` signature (bert_keras.serving).
 
     representative: feature dicts of NumPy [1, seq] arrays, for full_integer.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization={quantization!r}: expected one of {', '.join(QUANTIZATIONS)}")
+    module = tf.saved_model.load(saved_model_dir)
     spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
-    function = tf.function(lambda features: {"logits": classifier(features, training=False)})
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)], classifier)
+    function = tf.function(lambda features: {"logits": module.serve_token_ids(features)["logits"]})
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization != "float":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -74,16 +76,16 @@ class TFLiteClassifier:
         return np.concatenate([self(features) for features, _ in batches.as_numpy_iterator()])
 
 
-def export(directory, classifier, quantizations, *, vocab_file, lower_case, max_seq_length, label_names,
+def export(directory, saved_model_dir, quantizations, *, vocab_file, lower_case, max_seq_length, label_names,
            representative=()):
-    """Writes `{quantization}.tflite` for each asked, vocab.txt and tflite.json into `directory`;
-    returns {quantization: path}."""
+    """Writes `{quantization}.tflite` of the export at `saved_model_dir` for each quantisation asked, vocab.txt
+    and tflite.json into `directory`; returns {quantization: path}."""
     os.makedirs(directory, exist_ok=True)
     paths = {}
     for quantization in quantizations:
         paths[quantization] = os.path.join(directory, f"{quantization}.tflite")
         with open(paths[quantization], "wb") as f:
-            f.write(convert(classifier, quantization, representative))
+            f.write(convert(saved_model_dir, quantization, representative))
     with open(vocab_file, "rb") as src, open(os.path.join(directory, "vocab.txt"), "wb") as dst:
         dst.write(src.read())
     settings = {"inputs": list(INPUT_NAMES), "output": "logits", "lower_case": lower_case,
