@@ -333,7 +333,8 @@ def export_tflite(config, saved_model_dir, pretrained, task, run_data):
     the first dev split's metrics}."""
     representative = ()
     if "full_integer" in config.export_tflite:
-        representative = tflite.representative_examples(run_data.train, config.max_seq_length)
+        representative = tflite.representative_examples(
+            run_data.train, min(tflite.CALIBRATION_LENGTH, config.max_seq_length))
     paths = tflite.export(os.path.join(config.output_dir, tflite.TFLITE_DIR), saved_model_dir, config.export_tflite,
                           vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
                           max_seq_length=config.max_seq_length, label_names=task.labels,

@@ -267,3 +267,16 @@ def test_peer_step_scales_the_loss_in_float16_only(minilm_dir, precision):
     assert scaler.is_enabled() == (precision == "float16")
     if precision == "float16":
         assert scaler.get_scale() == 2.0 ** 16  # torch's initial scale, kept: no overflow in this step
+
+
+@pytest.mark.slow  # ~60 s: three conversions and their evaluations
+def test_tflite_accuracy_holds_each_file_against_the_savedmodel(pruned_run, tmp_path):
+    """benchmarks/tflite_accuracy.py on a finished run: the float file is the SavedModel (same labels, same
+    metrics), the 8-bit ones a quarter of its size."""
+    _, found = run_script("tflite_accuracy.py", f"--runs={pruned_run}", f"--output_root={tmp_path}", timeout=900)
+    (row,) = found["rows"]
+    assert row["task"] == "RTE" and set(row) >= {"float", "dynamic_range", "full_integer", "saved_model"}
+    assert row["float"]["same_label"] == 1.0 and row["float"]["max_abs_logit_difference"] < 1e-4, row
+    assert row["float"]["accuracy"] == row["saved_model"]["accuracy"]
+    assert row["dynamic_range"]["bytes"] < 0.3 * row["float"]["bytes"]
+    assert 0 <= row["full_integer"]["same_label"] <= 1

@@ -12,8 +12,8 @@ Quantisations (tf.lite.TFLiteConverter, builtin ops only):
 - float: float32 weights and activations.
 - dynamic_range: int8 weights, activations float (quantised on the fly inside the matmuls).
 - full_integer: int8 weights and activations, their ranges calibrated on a sample of the task's
-  training examples, padded to one length (the calibrator runs the model at one shape); the inputs
-  and outputs keep their types.
+  training examples cut to one length (the calibrator runs the model at one shape), without padding
+  (`representative_examples`); the inputs and outputs keep their types.
 """
 
 import json
@@ -26,6 +26,7 @@ from bert_keras.encoder import INPUT_NAMES
 from training.config import TFLITE_QUANTIZATIONS as QUANTIZATIONS
 
 REPRESENTATIVE_EXAMPLES = 100  # training examples the full_integer calibration runs
+CALIBRATION_LENGTH = 32  # their tokens: one length (the calibrator runs one shape), no padding
 TFLITE_DIR, SETTINGS_FILE = "tflite", "tflite.json"
 
 
@@ -50,15 +51,18 @@ def convert(saved_model_dir, quantization, representative=()):
     return converter.convert()
 
 
-def representative_examples(examples, length, count=REPRESENTATIVE_EXAMPLES):
-    """The first `count` tokenised examples (glue_tasks.inputs.tokenize's), each padded to `length`."""
+def representative_examples(examples, length=CALIBRATION_LENGTH, count=REPRESENTATIVE_EXAMPLES):
+    """`count` tokenised training examples (glue_tasks.inputs.tokenize's) of at least `length` tokens, cut
+    to `length`: real tokens only. Padding would put attention's -10000 mask into the calibrated range
+    of the scores, and 8 bits spread over that range leave the real scores no resolution."""
     found = []
-    for example in examples.take(count).as_numpy_iterator():
-        features = {}
-        for name in INPUT_NAMES:
-            ids = example[name][:length]
-            features[name] = np.pad(ids, (0, length - len(ids)))[None].astype(np.int32)
-        found.append(features)
+    for example in examples.as_numpy_iterator():
+        if len(example["input_word_ids"]) >= length:
+            found.append({name: example[name][None, :length].astype(np.int32) for name in INPUT_NAMES})
+            if len(found) == count:
+                break
+    if not found:
+        raise ValueError(f"no training example has {length} tokens to calibrate full_integer on")
     return found
 
 
