@@ -197,12 +197,14 @@ def test_accuracy_reads_finished_runs_back_without_running_them(tmp_path):
     RunConfig(task="rte", target_sparsity=0.5, seed=0, mixed_precision="float32").save(str(ours_dir))
     run_folder.write_results(str(ours_dir), {
         "eval_accuracy": 0.556, "eval_loss": 0.69, "eval_time_s": 3.0, "global_step": 246, "loss": 0.7,
-        "sparsity": {"pruned": {"sparsity": 0.5000004}, "reported": {"sparsity": 0.23}}})
+        "sparsity": {"pruned": {"sparsity": 0.5000004}, "reported": {"sparsity": 0.23}},
+        "footprint": {"parameters": 22713986, "saved_model_bytes": 92573611}})
     stdout, found = run_script("accuracy.py", "--init_checkpoint=/nonexistent", "--tasks=rte", "--sparsities=0.5",
                                f"--output_root={tmp_path}", timeout=300)
     assert [(r["runner"], r["sparsity"], r["metrics"], r["global_step"], r["wall_s"]) for r in found["rows"]] == [
         ("transformers (PyTorch)", 0.0, {"accuracy": 0.5379}, 234, 0),
         ("train.py (tf_keras)", 0.5, {"accuracy": 0.556}, 246, 0)]
+    assert (found["rows"][1]["parameters"], found["rows"][1]["saved_model_bytes"]) == (22713986, 92573611)
     assert "| rte | 0 | train.py (tf_keras) | default | 50% | accuracy 0.5560 | 246 | read back |" in stdout
 
 
