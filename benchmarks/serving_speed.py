@@ -121,14 +121,7 @@ def saved_model_bytes(path):
 
 def measure(classify, texts):
     """Latency of single requests (ms: median, p90), throughput in batches (examples/s), P(class 1) of each text."""
-    singles = texts[:FLAGS.warmup_requests + FLAGS.requests]
-    for text in singles[:FLAGS.warmup_requests]:
-        classify([text], 1)
-    latencies = []
-    for text in singles[FLAGS.warmup_requests:]:
-        start = time.perf_counter()
-        classify([text], 1)
-        latencies.append(time.perf_counter() - start)
+    latencies = latencies_s(lambda text: classify([text], 1), texts[:FLAGS.warmup_requests + FLAGS.requests])
     classify(texts[:4 * FLAGS.batch_size], FLAGS.batch_size)  # warm-up: the batch shapes
     start = time.perf_counter()
     probabilities = classify(texts, FLAGS.batch_size)
@@ -138,16 +131,20 @@ def measure(classify, texts):
             "batch_examples_per_s": round(len(texts) / seconds, 1)}, probabilities
 
 
-def median_ms(call, requests):
-    """Median latency (ms) of `call` over `requests` after the first --warmup_requests untimed."""
+def latencies_s(call, requests):
+    """Seconds of each `call(request)` after the first --warmup_requests, untimed."""
     for request in requests[:FLAGS.warmup_requests]:
         call(request)
-    latencies = []
+    seconds = []
     for request in requests[FLAGS.warmup_requests:]:
         start = time.perf_counter()
         call(request)
-        latencies.append(time.perf_counter() - start)
-    return round(1000 * float(np.median(latencies)), 2)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def median_ms(call, requests):
+    return round(1000 * float(np.median(latencies_s(call, requests))), 2)
 
 
 def tflite_row(saved_model_path, texts, directory):

@@ -211,12 +211,21 @@ class StructuredPruning(keras.callbacks.Callback):
     def __init__(self, schedule, ranking="per_layer"):
         super().__init__()
         self.schedule, self.ranking = schedule, ranking
+        self.kept = None  # (heads, neurons) kept, counted when the masks change, not at every step
+
+    def _count(self):
+        heads, neurons = kept_groups(self.model)
+        self.kept = sum(map(len, heads.values())), sum(map(len, neurons.values()))
+
+    def on_train_begin(self, logs=None):
+        self._count()  # a resumed run's masks come from its backup
 
     def on_train_batch_begin(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy()) + 1
         should_prune, sparsity = self.schedule(tf.constant(step, tf.int64))
         if bool(should_prune):
             update_masks(self.model, float(sparsity), self.ranking)
+            self._count()
 
     def on_epoch_end(self, epoch, logs=None):
         # As tfmot's UpdatePruningStep: the optimizer's last steps moved some pruned weights (Adam's
@@ -226,9 +235,7 @@ class StructuredPruning(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is not None:
-            heads, neurons = kept_groups(self.model)
-            logs["heads_kept"] = sum(map(len, heads.values()))
-            logs["neurons_kept"] = sum(map(len, neurons.values()))
+            logs["heads_kept"], logs["neurons_kept"] = self.kept
 
 
 def structure_report(full, small, model_name):
