@@ -249,6 +249,7 @@ def test_backups_hold_the_masks(structured_run):
     assert sum("group_mask" in name for name in names) == 36, names[:20]
 
 
+@pytest.mark.slow  # ~75 s; the default run's budget is 15 minutes, and restore_latest is tested above
 def test_evaluate_py_exports_the_latest_checkpoint_sliced(structured_run):
     result = subprocess.run([sys.executable, "evaluate.py", "--task=rte", f"--model={structured_run}",
                              f"--glue_dir={GLUE}"],
