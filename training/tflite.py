@@ -30,14 +30,14 @@ CALIBRATION_LENGTH = 32  # their tokens: one length (the calibrator runs one sha
 TFLITE_DIR, SETTINGS_FILE = "tflite", "tflite.json"
 
 
-def convert(saved_model_dir, quantization, representative=()):
+def convert(module, quantization, representative=()):
     """The .tflite bytes of the logits of an export's `serve_token_ids` signature (bert_keras.serving).
 
+    module: the export, as tf.saved_model.load gives it.
     representative: feature dicts of NumPy [1, seq] arrays, for full_integer.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization={quantization!r}: expected one of {', '.join(QUANTIZATIONS)}")
-    module = tf.saved_model.load(saved_model_dir)
     spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
     function = tf.function(lambda features: {"logits": module.serve_token_ids(features)["logits"]})
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(spec)], module)
@@ -85,11 +85,11 @@ def export(directory, saved_model_dir, quantizations, *, vocab_file, lower_case,
     """Writes `{quantization}.tflite` of the export at `saved_model_dir` for each quantisation asked, vocab.txt
     and tflite.json into `directory`; returns {quantization: path}."""
     os.makedirs(directory, exist_ok=True)
-    paths = {}
+    paths, module = {}, tf.saved_model.load(saved_model_dir)
     for quantization in quantizations:
         paths[quantization] = os.path.join(directory, f"{quantization}.tflite")
         with open(paths[quantization], "wb") as f:
-            f.write(convert(saved_model_dir, quantization, representative))
+            f.write(convert(module, quantization, representative))
     with open(vocab_file, "rb") as src, open(os.path.join(directory, "vocab.txt"), "wb") as dst:
         dst.write(src.read())
     settings = {"inputs": list(INPUT_NAMES), "output": "logits", "lower_case": lower_case,
