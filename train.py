@@ -138,7 +138,7 @@ for _field in run_config.fields():
 
 
 # The settings of a pruned run that a dense teacher of the --distill pipeline leaves at their defaults.
-PRUNING_SETTINGS = ("pruning_structure", "initial_sparsity", "pruning_schedule", "pruning_begin_step",
+PRUNING_SETTINGS = ("pruning_structure", "pruning_score", "initial_sparsity", "pruning_schedule", "pruning_begin_step",
                     "pruning_end_step", "pruning_frequency", "pruning_begin_epoch", "pruning_end_epoch",
                     "pruning_frequency_epochs", "learning_rate_schedule", "sparsity_ranking", "prune_pooler",
                     "prune_word_embeddings", "prune_layers", "block_size", "sparsity_m_by_n")
@@ -239,8 +239,12 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     if config.sparsity_ranking == "global" and config.init_from:
         dense_kernels = export.export_kernels(config.init_from, task, task_model.select(pretrained.encoder, config),
                                               "--init_from")
+    score_batches = None  # the first batches of the first epoch, the same at every update and on resume
+    if config.pruning_score == "taylor":
+        score_batches = distribution.distributed(data.training_batches(
+            config, run_data.train, 1, teacher_outputs=teacher).take(structured.TAYLOR_BATCHES))
     with strategy.scope():
-        trained = build_training_model(config, pretrained, task, plan, dense_kernels)
+        trained = build_training_model(config, pretrained, task, plan, dense_kernels, score_batches)
         if config.init_from:
             export.init_from_export(trained.model, config.init_from, task)
     model = trained.model

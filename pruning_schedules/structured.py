@@ -6,9 +6,12 @@ with the same rows of its attention-output kernel; neuron j is column j of the i
 its own: it has no notion of a group that spans four tensors, so the masks here are our own.
 `GroupMask` wraps such a Dense layer with one 0/1 mask entry a group and, as tfmot's wrapper does,
 writes weights * mask into the layer before each forward pass: the zeros are real, in the weights.
-The `StructuredPruning` callback ranks the groups by the L2 norm of their weights and sets the masks
-on a tfmot schedule (PolynomialDecay or ConstantSparsity), at tfmot's steps (schedules.py), so the
-sparsity a step asks for is the share of each layer's heads and of its neurons that are gone.
+The `StructuredPruning` callback ranks the groups by a score and sets the masks on a tfmot schedule
+(PolynomialDecay or ConstantSparsity), at tfmot's steps (schedules.py), so the sparsity a step asks
+for is the share of each layer's heads and of its neurons that are gone. The score is the L2 norm of
+a group's weights (magnitude), or a first-order estimate of what removing the group costs the loss
+(taylor: |dL/dm| for the group's mask entry m, averaged over a few training batches; Molchanov et
+al. 2019, and Michel et al. 2019's head importance).
 
 At export `kept_groups` reads the masks and bert_keras.slicing cuts the pruned groups out: a smaller
 encoder that computes what the masked one computes.
@@ -24,6 +27,8 @@ from bert_keras.encoder import LAYER_KERNELS
 HEAD_PARTS = LAYER_KERNELS[:4]  # query, key, value (columns), attention output (rows)
 NEURON_PARTS = LAYER_KERNELS[4:]  # intermediate (columns), output (rows)
 RANKINGS = ("per_layer", "global")
+SCORES = ("magnitude", "taylor")
+TAYLOR_BATCHES = 16  # training batches each taylor score averages over (512 examples at batch 32)
 
 
 @keras.utils.register_keras_serializable(package="pruning_schedules")
@@ -137,20 +142,73 @@ def _by_layer(wrappers):
     return dict(sorted(layers.items()))
 
 
+def _per_group(values, wrapper):
+    """`values` (shaped as one of `wrapper`'s masked weights) summed over each of its groups: (groups,)."""
+    groups = wrapper.groups
+    if values.ndim == 1:  # a bias, grouped along its only axis
+        return values.reshape(groups, -1).sum(axis=1)
+    if wrapper.axis == 1:
+        return values.reshape(values.shape[0], groups, -1).sum(axis=(0, 2))
+    return values.reshape(groups, -1, values.shape[1]).sum(axis=(1, 2))
+
+
 def group_scores(wrappers):
     """The L2 norm of each group's weights across `wrappers` (GroupMasks of one group kind of one layer)."""
     squares = 0.0
     for wrapper in wrappers:
         for variable, _ in wrapper.masked_weights():
-            values = np.square(np.asarray(tf.cast(variable, tf.float32)))
-            groups = wrapper.groups
-            if values.ndim == 1:  # a bias, grouped along its only axis
-                squares = squares + values.reshape(groups, -1).sum(axis=1)
-            elif wrapper.axis == 1:
-                squares = squares + values.reshape(values.shape[0], groups, -1).sum(axis=(0, 2))
-            else:
-                squares = squares + values.reshape(groups, -1, values.shape[1]).sum(axis=(1, 2))
+            squares = squares + _per_group(np.square(np.asarray(tf.cast(variable, tf.float32))), wrapper)
     return np.sqrt(squares)
+
+
+def taylor_scores(model, batches):
+    """{layer index: {"heads": scores, "neurons": scores}}: each group's mean over `batches` of |dL/dm|.
+
+    m is the group's mask entry, which multiplies all its weights: dL/dm = sum over the group's weights
+    (in all four head kernels, or both neuron kernels) of w x dL/dw. L is the model's compiled loss (the
+    distillation loss with a teacher), in inference mode (no dropout), one (features, labels) batch at
+    a time; under mixed_float16 scaled as the optimizer scales it. A pruned group scores 0.
+    Under a strategy of several replicas, `batches` is a tf.data.Dataset of global batches, split
+    between the replicas as training splits them; the replicas' gradients add up to the batch's.
+    """
+    layers = _by_layer(masked_layers(model))
+    parts = [(i, kind, wrapper) for i, found in layers.items() for kind in ("heads", "neurons")
+             for wrapper in found[kind]]
+    variables = [variable for _, _, wrapper in parts for variable, _ in wrapper.masked_weights()]
+    optimizer, strategy = model.optimizer, model.distribute_strategy
+    scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+
+    def replica_gradients(features, labels):
+        with tf.GradientTape() as tape:
+            loss = model.loss(labels, model(features, training=False))
+            if scaled:
+                loss = optimizer.get_scaled_loss(loss)
+        gradients = tape.gradient(loss, variables)
+        return optimizer.get_unscaled_gradients(gradients) if scaled else gradients
+
+    if strategy.num_replicas_in_sync > 1:
+        if not isinstance(batches, tf.data.Dataset):
+            raise ValueError(f"taylor_scores under {strategy.num_replicas_in_sync} replicas: batches must be a "
+                             f"tf.data.Dataset (split between them), not {type(batches).__name__}")
+        batches = strategy.experimental_distribute_dataset(batches)
+    totals, count = {}, 0
+    for features, labels in batches:
+        gradients = strategy.run(replica_gradients, args=(features, labels))
+        gradients = iter([strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) for g in gradients])
+        derivative = {}  # (layer, kind) -> dL/dm of each group, this batch
+        for i, kind, wrapper in parts:
+            for variable, _ in wrapper.masked_weights():
+                product = np.asarray(tf.cast(variable, tf.float32)) * np.asarray(next(gradients), np.float32)
+                derivative[i, kind] = derivative.get((i, kind), 0.0) + _per_group(product, wrapper)
+        for key, value in derivative.items():
+            totals[key] = totals.get(key, 0.0) + np.abs(value)
+        count += 1
+    if not count:
+        raise ValueError("taylor_scores: no batches to score the groups on")
+    scores = {}
+    for (i, kind), total in totals.items():
+        scores.setdefault(i, {})[kind] = total / count
+    return scores
 
 
 def _keep_top(scores, kept, count):
@@ -162,27 +220,35 @@ def _keep_top(scores, kept, count):
     return mask * kept
 
 
-def update_masks(model, sparsity, ranking="per_layer"):
+def update_masks(model, sparsity, ranking="per_layer", scores=None):
     """Sets every GroupMask of `model` so that a `sparsity` share of the heads and of the neurons is gone.
 
     per_layer: each layer loses round(sparsity x its count) of its heads and of its neurons, those with the
-    smallest norms. global: the smallest of all layers' heads (and, separately, neurons) ranked together,
+    lowest scores. global: the lowest of all layers' heads (and, separately, neurons) ranked together,
     so layers end with different widths, some perhaps with none. A pruned group stays pruned.
+    scores: `taylor_scores`' result, each layer's divided by its L2 norm under global ranking (as Michel
+    et al. do: gradients' scales differ between layers); default: the groups' weight norms.
     Returns {"heads": share kept, "neurons": share kept}.
     """
     if ranking not in RANKINGS:
         raise ValueError(f"ranking={ranking!r}: expected one of {', '.join(RANKINGS)}")
     kept_share = {}
+    by_layer = _by_layer(masked_layers(model))
     for kind in ("heads", "neurons"):
-        layers = [parts[kind] for parts in _by_layer(masked_layers(model)).values()]
-        scores = [group_scores(wrappers) for wrappers in layers]
+        layers = [parts[kind] for parts in by_layer.values()]
+        if scores is None:
+            ranked = [group_scores(wrappers) for wrappers in layers]
+        else:
+            ranked = [np.asarray(scores[i][kind], np.float64) for i in by_layer]
+            if ranking == "global":
+                ranked = [s / max(np.linalg.norm(s), 1e-30) for s in ranked]
         kept = [np.asarray(wrappers[0].mask.numpy()) for wrappers in layers]
         if ranking == "per_layer":
-            masks = [_keep_top(s, k, len(s) - int(round(sparsity * len(s)))) for s, k in zip(scores, kept)]
+            masks = [_keep_top(s, k, len(s) - int(round(sparsity * len(s)))) for s, k in zip(ranked, kept)]
         else:
-            total = sum(len(s) for s in scores)
-            flat = _keep_top(np.concatenate(scores), np.concatenate(kept), total - int(round(sparsity * total)))
-            masks = np.split(flat, np.cumsum([len(s) for s in scores])[:-1])
+            total = sum(len(s) for s in ranked)
+            flat = _keep_top(np.concatenate(ranked), np.concatenate(kept), total - int(round(sparsity * total)))
+            masks = np.split(flat, np.cumsum([len(s) for s in ranked])[:-1])
         for wrappers, mask in zip(layers, masks):
             for wrapper in wrappers:
                 wrapper.mask.assign(mask)
@@ -206,11 +272,20 @@ class StructuredPruning(keras.callbacks.Callback):
     """Updates the GroupMasks on a tfmot schedule, at tfmot's step numbering: the t-th training batch is
     step t, and a mask update at step t happens before that batch's forward pass. Masks the weights
     again at each epoch's end. Puts the numbers of heads and neurons kept into the batch logs
-    (TensorBoard's batch_heads_kept, batch_neurons_kept)."""
+    (TensorBoard's batch_heads_kept, batch_neurons_kept).
 
-    def __init__(self, schedule, ranking="per_layer"):
+    score: "magnitude", or "taylor" with `score_batches` (a few (features, labels) training batches, the
+    same at every update: a resumed run ranks as the uninterrupted one).
+    """
+
+    def __init__(self, schedule, ranking="per_layer", score="magnitude", score_batches=None):
         super().__init__()
+        if score not in SCORES:
+            raise ValueError(f"score={score!r}: expected one of {', '.join(SCORES)}")
+        if score == "taylor" and score_batches is None:
+            raise ValueError("score=taylor needs score_batches, the training batches it scores the groups on")
         self.schedule, self.ranking = schedule, ranking
+        self.score_batches = score_batches if score == "taylor" else None
         self.kept = None  # (heads, neurons) kept, counted when the masks change, not at every step
 
     def _count(self):
@@ -224,7 +299,8 @@ class StructuredPruning(keras.callbacks.Callback):
         step = int(self.model.optimizer.iterations.numpy()) + 1
         should_prune, sparsity = self.schedule(tf.constant(step, tf.int64))
         if bool(should_prune):
-            update_masks(self.model, float(sparsity), self.ranking)
+            scores = taylor_scores(self.model, self.score_batches) if self.score_batches is not None else None
+            update_masks(self.model, float(sparsity), self.ranking, scores)
             self._count()
 
     def on_epoch_end(self, epoch, logs=None):

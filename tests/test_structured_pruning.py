@@ -139,6 +139,81 @@ def test_pruned_groups_stay_zero_through_training_and_stay_pruned(checkpoint):
     assert len(heads[0]) == 1 and set(heads[0]) <= set(first[0])
 
 
+def scale_group(encoder, i, kind, j, factor):
+    """Multiplies group j's weights (a head's four kernels' parts and biases, or a neuron's) by factor."""
+    parts = (HEAD_KERNELS + ("attention_output",)) if kind == "heads" else ("intermediate", "output")
+    width = 8 if kind == "heads" else 1
+    cut = slice(j * width, (j + 1) * width)
+    for part in parts:
+        layer = encoder.get_layer(f"layer_{i}_{part}")
+        kernel, bias = layer.get_weights()
+        if part in ("attention_output", "output"):
+            kernel[cut, :] *= factor
+        else:
+            kernel[:, cut] *= factor
+            bias[cut] *= factor
+        layer.set_weights([kernel, bias])
+
+
+def test_taylor_scores_are_the_loss_derivative_by_each_groups_mask(checkpoint):
+    """Against central differences: dL/dm is the loss' change as the group's weights scale by 1 +- eps."""
+    pretrained, model, _ = masked_classifier(checkpoint)
+    structured.update_masks(model, 0.25)  # one head of four pruned in each layer: it scores 0
+    model(batch())
+    rng = np.random.default_rng(1)
+    batches = [(batch(seed=seed), rng.integers(0, 3, 3)) for seed in (0, 1)]
+    scores = structured.taylor_scores(model, batches)
+    heads, neurons = structured.kept_groups(model)
+
+    def loss(features, labels):
+        return float(model.loss(labels, model(features, training=False)))
+
+    eps = 1e-2
+    for i, kind, j in [(0, "heads", heads[0][0]), (1, "heads", heads[1][1]), (0, "neurons", neurons[0][3]),
+                       (1, "neurons", neurons[1][-1])]:
+        derivatives = []
+        for features, labels in batches:
+            scale_group(pretrained.encoder, i, kind, j, 1 + eps)
+            up = loss(features, labels)
+            scale_group(pretrained.encoder, i, kind, j, (1 - eps) / (1 + eps))
+            down = loss(features, labels)
+            scale_group(pretrained.encoder, i, kind, j, 1 / (1 - eps))
+            derivatives.append((up - down) / (2 * eps))
+        expected = np.mean(np.abs(derivatives))
+        assert expected > 1e-6, (i, kind, j)
+        assert scores[i][kind][j] == pytest.approx(expected, rel=2e-2, abs=1e-7), (i, kind, j)
+    assert all(scores[i]["heads"][h] == 0 for i in range(2) for h in range(4) if h not in heads[i])
+    assert all(scores[i]["neurons"][j] == 0 for i in range(2) for j in range(37) if j not in neurons[i])
+
+
+def test_update_masks_ranks_by_given_scores(checkpoint):
+    _, model, _ = masked_classifier(checkpoint)
+    neurons = {i: np.arange(37, dtype=float) for i in range(2)}
+    scores = {0: {"heads": np.array([4.0, 1.0, 3.0, 2.0]), "neurons": neurons[0]},
+              1: {"heads": np.array([1.0, 2.0, 30.0, 40.0]), "neurons": neurons[1]}}
+    structured.update_masks(model, 0.5, scores=scores)
+    heads, kept_neurons = structured.kept_groups(model)
+    assert heads == {0: [0, 2], 1: [2, 3]} and kept_neurons[0] == list(range(18, 37))
+    # global: each layer's scores divided by their norm first, so layer 1's larger scale does not win
+    _, model, _ = masked_classifier(checkpoint)
+    structured.update_masks(model, 0.5, "global", scores)
+    heads, _ = structured.kept_groups(model)
+    assert heads == {0: [0, 2], 1: [2, 3]}
+
+
+def test_callback_scores_by_taylor_on_its_batches(checkpoint):
+    _, model, _ = masked_classifier(checkpoint)
+    batches = [(batch(seed=0), np.array([0, 1, 2]))]
+    schedule = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=1, frequency=100)
+    callback = structured.StructuredPruning(schedule, score="taylor", score_batches=batches)
+    expected = structured.taylor_scores(model, batches)
+    model.fit(batch(), np.array([0, 1, 2]), batch_size=3, epochs=1, verbose=0, callbacks=[callback])
+    heads, _ = structured.kept_groups(model)
+    assert heads == {i: sorted(np.argsort(-expected[i]["heads"], kind="stable")[:2]) for i in range(2)}
+    with pytest.raises(ValueError, match="score=taylor needs score_batches"):
+        structured.StructuredPruning(schedule, score="taylor")
+
+
 def test_callback_updates_on_tfmots_steps(checkpoint):
     _, model, _ = masked_classifier(checkpoint)
     schedule = tfmot.sparsity.keras.PolynomialDecay(0.25, 0.75, begin_step=1, end_step=5, frequency=2)
@@ -184,6 +259,11 @@ def test_an_already_sliced_encoder_is_refused(checkpoint):
         structured.wrap_encoder(bert_keras.build_encoder(small), small)
 
 
+def test_config_refuses_taylor_without_structure():
+    with pytest.raises(ConfigError, match="pruning_score=taylor.*heads_and_neurons"):
+        RunConfig(target_sparsity=0.5, pruning_score="taylor")
+
+
 @pytest.mark.parametrize("setting", [dict(block_size=(1, 4)), dict(sparsity_m_by_n=(2, 4)), dict(prune_pooler=True),
                                      dict(prune_layers=("pooler",))])
 def test_config_refuses_weight_only_settings(setting):
@@ -194,8 +274,8 @@ def test_config_refuses_weight_only_settings(setting):
 
 # --- A short train.py run on the real MiniLM and RTE ---
 
-STRUCTURED_RUN = ["--target_sparsity=0.5", "--pruning_structure=heads_and_neurons", "--max_steps=8",
-                  "--pruning_begin_step=0", "--pruning_end_step=4", "--pruning_frequency=2",
+STRUCTURED_RUN = ["--target_sparsity=0.5", "--pruning_structure=heads_and_neurons", "--pruning_score=taylor",
+                  "--max_steps=8", "--pruning_begin_step=0", "--pruning_end_step=4", "--pruning_frequency=2",
                   "--save_checkpoints_steps=4", "--seed=3", "--keep_checkpoints",
                   "--export_tflite=float,dynamic_range,full_integer"]
 
@@ -262,8 +342,9 @@ def test_evaluate_py_exports_the_latest_checkpoint_sliced(structured_run):
 
 
 def test_masks_and_zeros_are_the_same_on_every_replica(tmp_path):
-    """Under MirroredStrategy (two logical CPUs): the callback sets the masks in cross-replica context,
-    each replica's forward pass writes weights * mask into its own copy."""
+    """Under MirroredStrategy (two logical CPUs): the callback scores the groups (taylor: gradients
+    taken in cross-replica context) and sets the masks there, each replica's forward pass writes
+    weights * mask into its own copy."""
     write_tf1_checkpoint(str(tmp_path))
     script = r"""
 import json, os, sys
@@ -286,7 +367,9 @@ rng = np.random.default_rng(0)
 x = {"input_word_ids": rng.integers(5, 99, (6, 7)).astype(np.int32), "input_mask": np.ones((6, 7), np.int32),
      "input_type_ids": np.zeros((6, 7), np.int32)}
 schedule = tfmot.sparsity.keras.PolynomialDecay(0.25, 0.5, begin_step=1, end_step=3, frequency=1)
-model.fit(x, np.arange(6) % 2, batch_size=6, epochs=4, verbose=0, callbacks=[structured.StructuredPruning(schedule)])
+scored = tf.data.Dataset.from_tensors((x, np.arange(6) % 2))  # split between the replicas as training's
+pruning = structured.StructuredPruning(schedule, score="taylor", score_batches=scored)
+model.fit(x, np.arange(6) % 2, batch_size=6, epochs=4, verbose=0, callbacks=[pruning])
 wrappers = structured.masked_layers(model)
 masks = [[m.numpy() for m in strategy.experimental_local_results(w.mask)] for w in wrappers.values()]
 query = strategy.experimental_local_results(pretrained.encoder.get_layer("layer_0_attention_query").kernel)

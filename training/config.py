@@ -115,6 +115,11 @@ class RunConfig:
         "heads and feed-forward neurons, target_sparsity of each layer's (or, with --sparsity_ranking global, "
         "of all layers'), sliced out at export: a smaller, faster model.", identity=True,
         choices=("weights", "heads_and_neurons"))
+    pruning_score: str = _field(
+        "magnitude", "What ranks the groups --pruning_structure heads_and_neurons removes: magnitude (their "
+        "weights' L2 norm) or taylor (|dL/dmask| of each group, averaged over 16 training batches at each "
+        "update: a first-order estimate of the loss the removal costs).", identity=True,
+        choices=("magnitude", "taylor"))
     pruning_schedule: str = _field("polynomial_decay", "tfmot's PolynomialDecay (power 3) or ConstantSparsity.",
                                    identity=True, choices=("polynomial_decay", "constant"))
     initial_sparsity: float = _field(0.0, "PolynomialDecay's starting sparsity.", identity=True)
@@ -283,5 +288,8 @@ def check(config):
         if given:
             raise ConfigError(f"pruning_structure=heads_and_neurons prunes every layer's heads and neurons: "
                               f"{', '.join(given)} only work with pruning_structure=weights")
+    if config.pruning_score == "taylor" and not (config.pruned and config.pruning_structure == "heads_and_neurons"):
+        raise ConfigError("pruning_score=taylor: scores heads and neurons, so it needs target_sparsity > 0 and "
+                          "pruning_structure=heads_and_neurons (tfmot ranks single weights by magnitude)")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":
         raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")

@@ -93,11 +93,12 @@ def prune(encoder, config, schedule, bert_config=None):
                                            sparsity_m_by_n=config.sparsity_m_by_n), names
 
 
-def build_training_model(config, pretrained, task, plan, dense_kernels=None):
+def build_training_model(config, pretrained, task, plan, dense_kernels=None, score_batches=None):
     """The compiled classifier over `pretrained`'s encoder; called under the strategy's scope.
 
     dense_kernels: {layer name: kernel} that a global sparsity ranking ranks (the weights training
-    starts from, --init_from's when given); default: the pretrained encoder's.
+    starts from, --init_from's when given); default: the pretrained encoder's. score_batches: the
+    training batches --pruning_score taylor scores heads and neurons on.
     """
     schedule = None
     structure = config.pruned and config.pruning_structure == "heads_and_neurons"
@@ -111,7 +112,8 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None):
     encoder, pruned_layers = prune(pretrained.encoder, config, schedule, pretrained.config)
     pruning_callback = None
     if structure:
-        pruning_callback = structured.StructuredPruning(schedule, config.sparsity_ranking)
+        pruning_callback = structured.StructuredPruning(schedule, config.sparsity_ranking, config.pruning_score,
+                                                        score_batches)
     elif config.pruned:
         pruning_callback = tfmot.sparsity.keras.UpdatePruningStep()
     model = bert_keras.build_classifier(encoder, task.num_outputs, pretrained.config.hidden_dropout_prob,
