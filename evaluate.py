@@ -8,7 +8,10 @@ r"""Evaluates a fine-tuned model on GLUE, writes the GLUE server's files, and su
 `--model` is a SavedModel that train.py exported, or a train.py output folder. A folder is read at
 its latest checkpoint (`backup/`, finished or not): the model is rebuilt from its RunConfig
 (`train_config.json`), restored, and exported to `OUTPUT_DIR/eval_step_<N>/saved_model`. Either way the predictions come
-from the SavedModel's raw-text signature, the very thing that is served.
+from the SavedModel's raw-text signature, the very thing that is served. `--model` may also be one
+of the .tflite files of `train.py --export_tflite` (OUTPUT_DIR/tflite/dynamic_range.tflite, ...):
+the texts then go through tokenizer.tflite beside it (training.tflite), and results go to
+OUTPUT_DIR/tflite/eval_<quantisation>/.
 
 Validation writes `eval_results.txt` (the seed's format) and `.json` (metrics, loss, the model's
 footprint: parameters, zeros per matrix, SavedModel bytes plain and gzip-compressed) and one
@@ -17,9 +20,12 @@ model also writes `AX.tsv`, the diagnostic set). They go into `--output_dir`, by
 SavedModel's folder (or `eval_step_<N>/`).
 """
 
+import dataclasses
+import gzip
 import os
 import sys
 import time
+from typing import Callable, Optional
 
 # TensorFlow's C++ logging (CUDA probing on a machine without GPUs, ...) off unless the user sets it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,7 +39,7 @@ import tensorflow_text  # noqa: E402,F401 (the WordPiece ops a SavedModel's prep
 
 import glue_tasks  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
-from training import data, export, run_folder, summary  # noqa: E402
+from training import data, export, run_folder, summary, tflite  # noqa: E402
 from training.config import ConfigError, RunConfig  # noqa: E402
 
 flags.DEFINE_string("task", None, f"GLUE task ({', '.join(glue_tasks.TASK_NAMES)}); ax takes an MNLI model.")
@@ -65,11 +71,13 @@ class EvaluationError(Exception):
 # --- Finding the model ---
 
 def resolve_model(path, task):
-    """(SavedModel folder, default output folder, training step or None) for --model.
+    """(SavedModel folder or .tflite file, default output folder, training step or None) for --model.
 
     A training folder's latest checkpoint is exported first. A SavedModel's step is the one train.py
     recorded beside it, when it is the `saved_model/` of a finished run.
     """
+    if path.endswith(".tflite") and os.path.isfile(path):
+        return path, os.path.join(os.path.dirname(path), f"eval_{os.path.basename(path)[:-len('.tflite')]}"), None
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         run_dir = os.path.dirname(os.path.abspath(path))
         step = None
@@ -80,8 +88,9 @@ def resolve_model(path, task):
         if run_folder.latest_checkpoint(path)[1] is None and run_folder.is_finished(path):
             return resolve_model(run_folder.saved_model_dir(path), task)  # its backups are gone: the export
         return export_latest_checkpoint(path, task)
-    raise EvaluationError(f"--model {path}: no model there; expected a SavedModel folder (saved_model.pb) or a "
-                          f"train.py output folder (train_config.json and backup/)")
+    raise EvaluationError(f"--model {path}: no model there; expected a SavedModel folder (saved_model.pb), a "
+                          f"train.py output folder (train_config.json and backup/) or a .tflite file of "
+                          f"train.py --export_tflite")
 
 
 def export_latest_checkpoint(run_dir, task):
@@ -110,15 +119,50 @@ def check_task(model_task, task, where):
                               f"pass --task {glue_tasks.get_task(model_task).tfds_name}")
 
 
-def load_model(saved_model_dir, task):
-    model = tf.saved_model.load(saved_model_dir)
-    if not all(hasattr(model, name) for name in ("task", "label_names", "text_fields")):
-        raise EvaluationError(f"--model {saved_model_dir}: a SavedModel that train.py did not export (it records "
-                              "no task, label_names and text_fields)")
-    check_task(model.task.numpy().decode(), task, saved_model_dir)
-    model_labels = tuple(label.decode() for label in model.label_names.numpy())
-    if task is not None and model_labels != (task.labels or ()):
-        raise EvaluationError(f"{saved_model_dir}: labels {model_labels}, but {task.glue_name} has {task.labels}")
+@dataclasses.dataclass
+class LoadedModel:
+    """What evaluation needs of a SavedModel or a .tflite file, whichever --model is."""
+    task: str  # the GLUE name it was trained for
+    text_fields: tuple
+    labels: Optional[tuple]  # None for regression
+    serve: Callable  # {text field: tf.string [batch]} -> the raw-text signature's outputs, NumPy; labels as bytes
+    footprint: Callable  # () -> its footprint for eval_results.json
+
+
+def load_model(path, task):
+    """The SavedModel (or .tflite file) at `path`, checked against `task` (None: any task)."""
+    if path.endswith(".tflite"):
+        try:
+            lite = tflite.TFLiteTextClassifier(path)
+        except (KeyError, ValueError) as e:
+            raise EvaluationError(f"--model {path}: its {tflite.SETTINGS_FILE} lacks {e} (re-export with this "
+                                  "train.py)") from None
+
+        def serve_lite(texts):
+            outputs = lite(*[texts[field].numpy() for field in lite.text_fields])
+            if "label" in outputs:
+                outputs["label"] = np.array([label.encode() for label in outputs["label"]], dtype=object)
+            return outputs
+
+        def lite_footprint():
+            with open(path, "rb") as f:
+                content = f.read()
+            return {"tflite_bytes": len(content), "tflite_gzip_bytes": len(gzip.compress(content, 6, mtime=0))}
+
+        model = LoadedModel(lite.task, lite.text_fields, lite.labels, serve_lite, lite_footprint)
+    else:
+        module = tf.saved_model.load(path)
+        if not all(hasattr(module, name) for name in ("task", "label_names", "text_fields")):
+            raise EvaluationError(f"--model {path}: a SavedModel that train.py did not export (it records "
+                                  "no task, label_names and text_fields)")
+        serve = module.signatures["serving_default"]
+        model = LoadedModel(module.task.numpy().decode(), tuple(f.decode() for f in module.text_fields.numpy()),
+                            tuple(label.decode() for label in module.label_names.numpy()) or None,
+                            lambda texts: {k: v.numpy() for k, v in serve(**texts).items()},
+                            lambda: export.footprint(path, module.classifier_weights))
+    check_task(model.task, task, path)
+    if task is not None and (model.labels or ()) != (task.labels or ()):
+        raise EvaluationError(f"{path}: labels {model.labels or ()}, but {task.glue_name} has {task.labels}")
     return model
 
 
@@ -126,10 +170,8 @@ def load_model(saved_model_dir, task):
 
 def model_task(model, files):
     """The TaskSpec of a loaded export for the user's files (split -> file): its own text columns and labels."""
-    labels = tuple(label.decode() for label in model.label_names.numpy()) or None
-    return user_data.user_task(model.task.numpy().decode(), files,
-                               tuple(field.decode() for field in model.text_fields.numpy()),
-                               FLAGS.label_column, labels, regression=labels is None)
+    return user_data.user_task(model.task, files, model.text_fields, FLAGS.label_column, model.labels,
+                               regression=model.labels is None)
 
 
 def load_examples(task, split):
@@ -142,12 +184,10 @@ def load_examples(task, split):
 
 def predict(model, task, split):
     """Runs the raw-text signature over a whole split: (outputs as NumPy, labels, idx), in file order."""
-    serve = model.signatures["serving_default"]
     examples = load_examples(task, split)
     outputs, labels, idx = [], [], []
     for batch in examples.batch(FLAGS.eval_batch_size).prefetch(tf.data.AUTOTUNE):
-        out = serve(**{field: batch[field] for field in task.text_fields})
-        outputs.append({k: v.numpy() for k, v in out.items()})
+        outputs.append(model.serve({field: batch[field] for field in task.text_fields}))
         labels.append(batch["label"].numpy())
         idx.append(batch["idx"].numpy())
     outputs = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
@@ -200,8 +240,8 @@ def check_output_dir(output_dir):
 
 def predict_file(model_path, path):
     """--predict_file: each row's label (or score) and probabilities, in a TSV beside the model."""
-    saved_model_dir, default_output, _ = resolve_model(model_path, None)
-    model = load_model(saved_model_dir, None)
+    served, default_output, _ = resolve_model(model_path, None)
+    model = load_model(served, None)
     task = model_task(model, {"predict": path})
     outputs, _, idx = predict(model, task, "predict")
     output_dir = FLAGS.output_dir or default_output
@@ -220,8 +260,8 @@ def predict_file(model_path, path):
 
 def evaluate(task, model_path):
     """Metrics (--split validation) or the GLUE server's files (test); task None: --validation_file."""
-    saved_model_dir, default_output, step = resolve_model(model_path, task)
-    model = load_model(saved_model_dir, task)
+    served, default_output, step = resolve_model(model_path, task)
+    model = load_model(served, task)
     if task is None:
         task = model_task(model, {"validation": FLAGS.validation_file})
     output_dir = FLAGS.output_dir or default_output
@@ -235,7 +275,7 @@ def evaluate(task, model_path):
             written.append(glue_tasks.write_submission(split_task, predictions, idx, output_dir, split))
         print("\n".join(f"wrote {path}" for path in written))
         return
-    results = {"written_by": WRITTEN_BY, "model": os.path.abspath(saved_model_dir), "task": task.glue_name,
+    results = {"written_by": WRITTEN_BY, "model": os.path.abspath(served), "task": task.glue_name,
                "global_step": step}
     for _, split in evaluation_splits(task):
         metrics, idx, shown = evaluate_split(model, task, split)
@@ -245,7 +285,7 @@ def evaluate(task, model_path):
             f.write("index\tprediction\n")
             f.writelines(f"{i}\t{p}\n" for i, p in zip(idx, shown))
     results["eval_time_s"] = time.time() - start
-    results["footprint"] = export.footprint(saved_model_dir, model.classifier_weights)
+    results["footprint"] = model.footprint()
     run_folder.write_results(output_dir, results)
     print("\n".join(f"{k} = {v}" for k, v in sorted(results.items()) if k.startswith("eval_") and k != "eval_time_s"))
     print(f"wrote {output_dir}/eval_results.txt, .json")

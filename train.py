@@ -341,7 +341,8 @@ def export_tflite(config, saved_model_dir, pretrained, task, run_data):
             run_data.train, min(tflite.CALIBRATION_LENGTH, config.max_seq_length))
     paths = tflite.export(os.path.join(config.output_dir, tflite.TFLITE_DIR), saved_model_dir, config.export_tflite,
                           vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
-                          max_seq_length=config.max_seq_length, label_names=task.labels,
+                          max_seq_length=config.max_seq_length, task=task.glue_name,
+                          text_fields=task.text_fields, label_names=task.labels,
                           representative=representative)
     found = {}
     first_dev = task.dev_splits[0]

@@ -149,7 +149,8 @@ def median_ms(call, requests):
 
 def tflite_row(saved_model_path, texts, directory):
     """Batch-1 latency on token ids (tokenised beforehand: no tokenizer on either side) of the SavedModel's
-    serve_token_ids and of each TensorFlow Lite file made from it, with the files' sizes."""
+    serve_token_ids and of each TensorFlow Lite file made from it, with the files' sizes; and
+    tokenizer.tflite's latency on the raw texts (what serving raw text in TensorFlow Lite adds)."""
     pretrained = bert_keras.load_encoder(FLAGS.init_checkpoint)
     preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, FLAGS.max_seq_length)
 
@@ -164,13 +165,17 @@ def tflite_row(saved_model_path, texts, directory):
     row = {"saved_model_token_ids_ms": saved_model_ms}
     for quantization, path in tflite.export(directory, saved_model_path, tflite.QUANTIZATIONS,
                                             vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
-                                            max_seq_length=FLAGS.max_seq_length, label_names=TASK.labels,
+                                            max_seq_length=FLAGS.max_seq_length, task=TASK.glue_name,
+                                            text_fields=TASK.text_fields, label_names=TASK.labels,
                                             representative=representative).items():
         with open(path, "rb") as f:
             data = f.read()
         ms = median_ms(tflite.TFLiteClassifier(path), requests)
         row[quantization] = {"latency_ms_median": ms, "speedup_over_saved_model": round(saved_model_ms / ms, 2),
                              "bytes": len(data), "gzip_bytes": len(gzip.compress(data, 6, mtime=0))}
+    tokenizer = tflite.TFLiteTextClassifier(os.path.join(directory, "float.tflite"))
+    row["tokenizer_latency_ms_median"] = median_ms(lambda text: tokenizer.tokenize([text]),
+                                                   texts["sst2"][:FLAGS.warmup_requests + FLAGS.requests])
     return row
 
 

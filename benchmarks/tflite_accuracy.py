@@ -43,8 +43,8 @@ def run_row(run):
                                                     min(tflite.CALIBRATION_LENGTH, config.max_seq_length))
     paths = tflite.export(os.path.join(FLAGS.output_root, os.path.basename(os.path.normpath(run))), saved_model_dir,
                           tflite.QUANTIZATIONS, vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
-                          max_seq_length=config.max_seq_length, label_names=task.labels,
-                          representative=representative)
+                          max_seq_length=config.max_seq_length, task=task.glue_name,
+                          text_fields=task.text_fields, label_names=task.labels, representative=representative)
     row = {"run": run, "task": task.glue_name,
            "saved_model": {k[len("eval_"):]: v for k, v in run_folder.read_results(run).items()
                            if k.startswith("eval_") and k not in ("eval_loss", "eval_time_s")}}

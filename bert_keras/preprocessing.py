@@ -35,7 +35,7 @@ class PreprocessorError(ValueError):
     """A vocabulary or argument the preprocessor cannot work with."""
 
 
-def _read_vocab(vocab_file):
+def read_vocab(vocab_file):
     """The vocabulary's tokens by id (one a line, as Google's load_vocab reads it)."""
     try:
         with tf.io.gfile.GFile(vocab_file, "r") as f:
@@ -53,7 +53,7 @@ def _read_vocab(vocab_file):
     return ids
 
 
-def _truncated_pair_lengths(a, b, budget):
+def truncated_pair_lengths(a, b, budget):
     """Google's _truncate_seq_pair in closed form: the kept lengths of segments of lengths a, b.
 
     The loop drops the last token of the longer segment (of B on a tie) until a + b <= budget.
@@ -98,7 +98,7 @@ class BertPreprocessor(keras.layers.Layer):
         if not isinstance(max_seq_length, int) or not 3 <= max_seq_length <= MAX_SEQ_LENGTH:
             raise PreprocessorError(f"max_seq_length={max_seq_length!r}: expected an int from 3 "
                                     f"([CLS] A [SEP] with one token) to {MAX_SEQ_LENGTH} (BERT's positions)")
-        ids = _read_vocab(vocab_file)
+        ids = read_vocab(vocab_file)
         self.vocab_file = vocab_file
         self.lower_case = bool(lower_case)
         self.max_seq_length = max_seq_length
@@ -148,7 +148,7 @@ class BertPreprocessor(keras.layers.Layer):
             return {"input_word_ids": first, "input_type_ids": tf.zeros_like(first)}
         b = self.tokenize(inputs[1])
         a_length, b_length = a.row_lengths(), b.row_lengths()  # (batch,)
-        kept_a, kept_b = _truncated_pair_lengths(a_length, b_length, self.max_seq_length - 3)
+        kept_a, kept_b = truncated_pair_lengths(a_length, b_length, self.max_seq_length - 3)
         kept_a = tf.where(b_length > 0, kept_a, tf.minimum(a_length, self.max_seq_length - 2))
         first = tf.concat([cls, _head(a, kept_a), sep], axis=1)
         second = _head(tf.concat([_head(b, kept_b), sep], axis=1), tf.where(kept_b > 0, kept_b + 1, 0))

@@ -246,6 +246,7 @@ def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
         lite = found["tflite"][model]
         assert lite["dynamic_range"]["bytes"] < 0.3 * lite["float"]["bytes"], lite
         assert all(lite[q]["latency_ms_median"] > 0 for q in ("float", "dynamic_range", "full_integer")), lite
+        assert lite["tokenizer_latency_ms_median"] > 0, lite
 
 
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])

@@ -405,6 +405,12 @@ def test_tflite_models_serve_the_savedmodels_logits_on_real_dev_sentences(struct
         for q in ("dynamic_range", "full_integer"):
             assert np.abs(models[q](features) - expected).max() < 0.1, q  # close, not equal: 8-bit
     assert worst < 1e-4
+    # Raw text through tokenizer.tflite (the first 64 pairs: FastBertTokenizer splits them as BERT does)
+    pairs = [list(dev["sentence1"][:64]), list(dev["sentence2"][:64])]
+    found = tflite.TFLiteTextClassifier(os.path.join(directory, "float.tflite"))(*pairs)
+    expected = bert_keras.TextClassifier(run_folder.saved_model_dir(structured_run))(*pairs)
+    np.testing.assert_allclose(found["probabilities"], expected["probabilities"], atol=1e-4)
+    assert found["label"] == expected["label"] and settings["text_fields"] == ["sentence1", "sentence2"]
     sizes = {q: os.path.getsize(os.path.join(directory, f"{q}.tflite")) for q in tflite.QUANTIZATIONS}
     assert sizes["dynamic_range"] < 0.3 * sizes["float"] and sizes["full_integer"] < 0.3 * sizes["float"]
     integer = models["full_integer"].interpreter.get_tensor_details()
@@ -413,6 +419,22 @@ def test_tflite_models_serve_the_savedmodels_logits_on_real_dev_sentences(struct
     assert set(results) == set(tflite.QUANTIZATIONS) and all("eval_accuracy" in r for r in results.values())
     assert results["float"]["eval_accuracy"] == json.load(open(os.path.join(structured_run, "eval_results.json")))[
         "eval_accuracy"]
+
+
+def test_evaluate_py_evaluates_a_tflite_file_on_raw_text(structured_run):
+    model = os.path.join(structured_run, tflite.TFLITE_DIR, "dynamic_range.tflite")
+    result = subprocess.run([sys.executable, "evaluate.py", "--task=rte", f"--model={model}", f"--glue_dir={GLUE}"],
+                            capture_output=True, text=True, timeout=600, cwd=REPO,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = os.path.join(structured_run, tflite.TFLITE_DIR, "eval_dynamic_range")
+    found = json.load(open(os.path.join(output, "eval_results.json")))
+    assert found["footprint"]["tflite_bytes"] == os.path.getsize(model)
+    # train.py's figure came from BertPreprocessor's ids in length buckets; here tokenizer.tflite's ids,
+    # batches of 64 (dynamic range quantises each batch's activations on the fly): at most 2 of 277 apart.
+    trained = json.load(open(os.path.join(structured_run, "eval_results.json")))["tflite"]["dynamic_range"]
+    assert abs(found["eval_accuracy"] - trained["eval_accuracy"]) <= 2 / 277 + 1e-9, (found, trained)
+    assert len(open(os.path.join(output, "predictions_validation.tsv")).read().splitlines()) == 278
 
 
 def test_tflite_flag_is_checked():
