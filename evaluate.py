@@ -3,6 +3,7 @@ r"""Evaluates a fine-tuned model on GLUE, writes the GLUE server's files, and su
   python evaluate.py --task rte --model out/rte/saved_model --glue_dir ../shared/glue            # dev metrics
   python evaluate.py --task rte --model out/rte --split test --glue_dir ../shared/glue         # RTE.tsv
   python evaluate.py --task mnli --model out/mnli/saved_model --split test                     # MNLI-m/-mm, AX
+  python evaluate.py --task rte --model out/rte/tflite/dynamic_range.tflite --glue_dir ../shared/glue
   python evaluate.py --summarize out/                                   # results.md over every run in out/
 
 `--model` is a SavedModel that train.py exported, or a train.py output folder. A folder is read at
@@ -43,8 +44,8 @@ from training import data, export, run_folder, summary, tflite  # noqa: E402
 from training.config import ConfigError, RunConfig  # noqa: E402
 
 flags.DEFINE_string("task", None, f"GLUE task ({', '.join(glue_tasks.TASK_NAMES)}); ax takes an MNLI model.")
-flags.DEFINE_string("model", None, "A SavedModel exported by train.py, or a train.py output folder "
-                    "(its latest checkpoint).")
+flags.DEFINE_string("model", None, "A SavedModel exported by train.py, a train.py output folder "
+                    "(its latest checkpoint), or a .tflite file of train.py --export_tflite.")
 flags.DEFINE_enum("split", "validation", ["validation", "test"],
                   "validation: GLUE's metrics (MNLI: matched and mismatched); test: the GLUE server's files.")
 flags.DEFINE_string("output_dir", None, "Where results go (default: the SavedModel's folder).")
