@@ -23,6 +23,7 @@ SavedModel's folder (or `eval_step_<N>/`).
 
 import dataclasses
 import gzip
+import json
 import os
 import sys
 import time
@@ -135,9 +136,11 @@ def load_model(path, task):
     if path.endswith(".tflite"):
         try:
             lite = tflite.TFLiteTextClassifier(path)
-        except (KeyError, ValueError) as e:
-            raise EvaluationError(f"--model {path}: its {tflite.SETTINGS_FILE} lacks {e} (re-export with this "
-                                  "train.py)") from None
+        except KeyError as e:
+            raise EvaluationError(f"--model {path}: its {tflite.SETTINGS_FILE} has no {e} (written by an older "
+                                  "train.py: export it again)") from None
+        except json.JSONDecodeError as e:
+            raise EvaluationError(f"--model {path}: its {tflite.SETTINGS_FILE} is not JSON ({e})") from None
 
         def serve_lite(texts):
             outputs = lite(*[texts[field].numpy() for field in lite.text_fields])

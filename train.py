@@ -242,7 +242,7 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     score_batches = None  # the first batches of the first epoch, the same at every update and on resume
     if config.pruning_score == "taylor":
         score_batches = distribution.distributed(data.training_batches(
-            config, run_data.train, 1, teacher_outputs=teacher).take(structured.TAYLOR_BATCHES))
+            config, run_data.train, 1, teacher_outputs=teacher).take(structured.TAYLOR_BATCHES).cache())
     with strategy.scope():
         trained = build_training_model(config, pretrained, task, plan, dense_kernels, score_batches)
         if config.init_from:

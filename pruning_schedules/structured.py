@@ -29,6 +29,7 @@ NEURON_PARTS = LAYER_KERNELS[4:]  # intermediate (columns), output (rows)
 RANKINGS = ("per_layer", "global")
 SCORES = ("magnitude", "taylor")
 TAYLOR_BATCHES = 16  # training batches each taylor score averages over (512 examples at batch 32)
+LOSS_SCALE = 2.0 ** 15  # the first loss scale of taylor_scores under mixed_float16 (Keras' initial one)
 
 
 @keras.utils.register_keras_serializable(package="pruning_schedules")
@@ -143,13 +144,14 @@ def _by_layer(wrappers):
 
 
 def _per_group(values, wrapper):
-    """`values` (shaped as one of `wrapper`'s masked weights) summed over each of its groups: (groups,)."""
-    groups = wrapper.groups
-    if values.ndim == 1:  # a bias, grouped along its only axis
-        return values.reshape(groups, -1).sum(axis=1)
+    """`values` (a float32 tensor shaped as one of `wrapper`'s masked weights) summed over each of its
+    groups: (groups,), where the values are (on the device)."""
+    groups, shape = wrapper.groups, values.shape
+    if len(shape) == 1:  # a bias, grouped along its only axis
+        return tf.reduce_sum(tf.reshape(values, [groups, -1]), axis=1)
     if wrapper.axis == 1:
-        return values.reshape(values.shape[0], groups, -1).sum(axis=(0, 2))
-    return values.reshape(groups, -1, values.shape[1]).sum(axis=(1, 2))
+        return tf.reduce_sum(tf.reshape(values, [shape[0], groups, -1]), axis=(0, 2))
+    return tf.reduce_sum(tf.reshape(values, [groups, -1, shape[1]]), axis=(1, 2))
 
 
 def group_scores(wrappers):
@@ -157,8 +159,8 @@ def group_scores(wrappers):
     squares = 0.0
     for wrapper in wrappers:
         for variable, _ in wrapper.masked_weights():
-            squares = squares + _per_group(np.square(np.asarray(tf.cast(variable, tf.float32))), wrapper)
-    return np.sqrt(squares)
+            squares = squares + _per_group(tf.square(tf.cast(variable, tf.float32)), wrapper)
+    return np.sqrt(np.asarray(squares))
 
 
 def taylor_scores(model, batches):
@@ -167,24 +169,29 @@ def taylor_scores(model, batches):
     m is the group's mask entry, which multiplies all its weights: dL/dm = sum over the group's weights
     (in all four head kernels, or both neuron kernels) of w x dL/dw. L is the model's compiled loss (the
     distillation loss with a teacher), in inference mode (no dropout), one (features, labels) batch at
-    a time; under mixed_float16 scaled as the optimizer scales it. A pruned group scores 0.
-    Under a strategy of several replicas, `batches` is a tf.data.Dataset of global batches, split
-    between the replicas as training splits them; the replicas' gradients add up to the batch's.
+    a time. Under mixed_float16 (a LossScaleOptimizer) the loss is scaled by 2^15, halved until no
+    gradient overflows. A pruned group scores 0. Under a strategy of several replicas, `batches` is a
+    tf.data.Dataset of global batches, split between the replicas as training splits them; the
+    replicas' gradients add up to the batch's.
     """
     layers = _by_layer(masked_layers(model))
     parts = [(i, kind, wrapper) for i, found in layers.items() for kind in ("heads", "neurons")
              for wrapper in found[kind]]
     variables = [variable for _, _, wrapper in parts for variable, _ in wrapper.masked_weights()]
-    optimizer, strategy = model.optimizer, model.distribute_strategy
-    scaled = isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer)
+    strategy = model.distribute_strategy
+    scale = LOSS_SCALE if isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer) else 1.0
 
-    def replica_gradients(features, labels):
+    def replica_derivatives(features, labels, scale):
+        """{(layer, kind): dL/dm of each group} of this replica's share of the batch."""
         with tf.GradientTape() as tape:
-            loss = model.loss(labels, model(features, training=False))
-            if scaled:
-                loss = optimizer.get_scaled_loss(loss)
-        gradients = tape.gradient(loss, variables)
-        return optimizer.get_unscaled_gradients(gradients) if scaled else gradients
+            loss = model.loss(labels, model(features, training=False)) * scale
+        gradients = iter(tape.gradient(loss, variables))
+        derivative = {}
+        for i, kind, wrapper in parts:
+            for variable, _ in wrapper.masked_weights():
+                product = tf.cast(variable, tf.float32) * tf.cast(next(gradients), tf.float32) / scale
+                derivative[i, kind] = derivative.get((i, kind), 0.0) + _per_group(product, wrapper)
+        return derivative
 
     if strategy.num_replicas_in_sync > 1:
         if not isinstance(batches, tf.data.Dataset):
@@ -193,13 +200,17 @@ def taylor_scores(model, batches):
         batches = strategy.experimental_distribute_dataset(batches)
     totals, count = {}, 0
     for features, labels in batches:
-        gradients = strategy.run(replica_gradients, args=(features, labels))
-        gradients = iter([strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) for g in gradients])
-        derivative = {}  # (layer, kind) -> dL/dm of each group, this batch
-        for i, kind, wrapper in parts:
-            for variable, _ in wrapper.masked_weights():
-                product = np.asarray(tf.cast(variable, tf.float32)) * np.asarray(next(gradients), np.float32)
-                derivative[i, kind] = derivative.get((i, kind), 0.0) + _per_group(product, wrapper)
+        while True:  # a float16 backward pass may overflow: halve the scale until it does not
+            per_replica = strategy.run(replica_derivatives, args=(features, labels, scale))
+            derivative = {key: np.asarray(strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None))
+                          for key, value in per_replica.items()}
+            finite = all(np.all(np.isfinite(value)) for value in derivative.values())
+            if finite or scale <= 1:
+                break
+            scale /= 2
+        if not finite:
+            raise FloatingPointError("taylor_scores: the loss' gradient is not finite on a scoring batch "
+                                     "(the loss itself may be; see the training loss)")
         for key, value in derivative.items():
             totals[key] = totals.get(key, 0.0) + np.abs(value)
         count += 1

@@ -186,15 +186,41 @@ def test_taylor_scores_are_the_loss_derivative_by_each_groups_mask(checkpoint):
     assert all(scores[i]["neurons"][j] == 0 for i in range(2) for j in range(37) if j not in neurons[i])
 
 
+@pytest.mark.parametrize("first_scale", [structured.LOSS_SCALE, 2.0 ** 40])  # 2^40 overflows: halved to fit
+def test_taylor_scores_under_mixed_float16_are_the_float32_ones(checkpoint, monkeypatch, first_scale):
+    """The loss scaled (2^15, halved on overflow) and unscaled: the float16 backward pass gives the float32
+    scores up to float16's precision."""
+    monkeypatch.setattr(structured, "LOSS_SCALE", first_scale)
+    batches = [(batch(seed=0), np.array([0, 1, 2]))]
+    keras.utils.set_random_seed(0)  # the same head on both sides
+    _, model, _ = masked_classifier(checkpoint)
+    expected = structured.taylor_scores(model, batches)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        _, model, _ = masked_classifier(checkpoint)
+        model.compile(keras.mixed_precision.LossScaleOptimizer(keras.optimizers.Adam(1e-2)),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        found = structured.taylor_scores(model, batches)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    for i in range(2):
+        for kind in ("heads", "neurons"):
+            assert np.all(np.isfinite(found[i][kind]))
+            np.testing.assert_allclose(found[i][kind], expected[i][kind], rtol=0.05,
+                                       atol=0.01 * expected[i][kind].max())
+
+
 def test_update_masks_ranks_by_given_scores(checkpoint):
     _, model, _ = masked_classifier(checkpoint)
     neurons = {i: np.arange(37, dtype=float) for i in range(2)}
     scores = {0: {"heads": np.array([4.0, 1.0, 3.0, 2.0]), "neurons": neurons[0]},
-              1: {"heads": np.array([1.0, 2.0, 30.0, 40.0]), "neurons": neurons[1]}}
+              1: {"heads": np.array([10.0, 20.0, 35.0, 40.0]), "neurons": neurons[1]}}
     structured.update_masks(model, 0.5, scores=scores)
     heads, kept_neurons = structured.kept_groups(model)
     assert heads == {0: [0, 2], 1: [2, 3]} and kept_neurons[0] == list(range(18, 37))
     # global: each layer's scores divided by their norm first, so layer 1's larger scale does not win
+    # (unscaled, layer 1's four heads would all outrank layer 0's)
     _, model, _ = masked_classifier(checkpoint)
     structured.update_masks(model, 0.5, "global", scores)
     heads, _ = structured.kept_groups(model)
@@ -207,9 +233,14 @@ def test_callback_scores_by_taylor_on_its_batches(checkpoint):
     schedule = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=1, frequency=100)
     callback = structured.StructuredPruning(schedule, score="taylor", score_batches=batches)
     expected = structured.taylor_scores(model, batches)
+    taylor = {i: sorted(np.argsort(-expected[i]["heads"], kind="stable")[:2]) for i in range(2)}
+    by_layer = structured._by_layer(structured.masked_layers(model))
+    norms = {i: sorted(np.argsort(-structured.group_scores(by_layer[i]["heads"]), kind="stable")[:2])
+             for i in range(2)}
+    assert taylor != norms  # so that the masks below tell which score ranked them
     model.fit(batch(), np.array([0, 1, 2]), batch_size=3, epochs=1, verbose=0, callbacks=[callback])
     heads, _ = structured.kept_groups(model)
-    assert heads == {i: sorted(np.argsort(-expected[i]["heads"], kind="stable")[:2]) for i in range(2)}
+    assert heads == taylor
     with pytest.raises(ValueError, match="score=taylor needs score_batches"):
         structured.StructuredPruning(schedule, score="taylor")
 
@@ -342,9 +373,9 @@ def test_evaluate_py_exports_the_latest_checkpoint_sliced(structured_run):
 
 
 def test_masks_and_zeros_are_the_same_on_every_replica(tmp_path):
-    """Under MirroredStrategy (two logical CPUs): the callback scores the groups (taylor: gradients
-    taken in cross-replica context) and sets the masks there, each replica's forward pass writes
-    weights * mask into its own copy."""
+    """Under MirroredStrategy (two logical CPUs): taylor scores from the replicas' gradients added up
+    equal one device's (a batch of 5 split 3 and 2); the callback sets the masks in cross-replica
+    context, and each replica's forward pass writes weights * mask into its own copy."""
     write_tf1_checkpoint(str(tmp_path))
     script = r"""
 import json, os, sys
@@ -366,6 +397,15 @@ with strategy.scope():
 rng = np.random.default_rng(0)
 x = {"input_word_ids": rng.integers(5, 99, (6, 7)).astype(np.int32), "input_mask": np.ones((6, 7), np.int32),
      "input_type_ids": np.zeros((6, 7), np.int32)}
+five = tf.data.Dataset.from_tensors(({k: v[:5] for k, v in x.items()}, np.arange(5) % 2))
+mirrored_scores = structured.taylor_scores(model, five)
+alone = bert_keras.load_encoder(sys.argv[1])  # the same model on one device
+single = bert_keras.build_classifier(structured.wrap_encoder(alone.encoder, alone.config)[0], 2, 0.0)
+single.compile(keras.optimizers.Adam(1e-2), losses.task_loss(glue_tasks.get_task("rte")))
+single.set_weights(model.get_weights())
+single_scores = structured.taylor_scores(single, five)
+scores_agree = all(np.allclose(mirrored_scores[i][k], single_scores[i][k], rtol=1e-4, atol=1e-9)
+                   and single_scores[i][k].max() > 0 for i in single_scores for k in ("heads", "neurons"))
 schedule = tfmot.sparsity.keras.PolynomialDecay(0.25, 0.5, begin_step=1, end_step=3, frequency=1)
 scored = tf.data.Dataset.from_tensors((x, np.arange(6) % 2))  # split between the replicas as training's
 pruning = structured.StructuredPruning(schedule, score="taylor", score_batches=scored)
@@ -376,6 +416,7 @@ query = strategy.experimental_local_results(pretrained.encoder.get_layer("layer_
 heads, _ = structured.kept_groups(model)
 gone = [h for h in range(4) if h not in heads[0]]
 print(json.dumps({"same": all(np.array_equal(r[0], m) for r in masks for m in r), "replicas": len(query),
+                  "scores_agree": bool(scores_agree),
                   "kept": {str(i): len(v) for i, v in heads.items()},
                   "zero": [bool(np.all(q.numpy()[:, h * 8:(h + 1) * 8] == 0)) for q in query for h in gone]}))
 """
@@ -384,6 +425,7 @@ print(json.dumps({"same": all(np.array_equal(r[0], m) for r in masks for m in r)
     assert result.returncode == 0, result.stderr[-5000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["same"] and found["replicas"] == 2 and found["kept"] == {"0": 2, "1": 2}, found
+    assert found["scores_agree"], found
     assert found["zero"] and all(found["zero"]), found
 
 

@@ -20,7 +20,8 @@ raw-text signature names them) into those token ids, padded to the batch's longe
 tensorflow-text's FastBertTokenizer (two custom ops, FastBertNormalize and FastWordpieceTokenize,
 which an interpreter gets from tensorflow_text.tflite_registrar; all else builtin). Its normalisation
 is Unicode NFKD with case folding where BERT's (bert_keras.BertPreprocessor, the SavedModel's) is
-lower-casing with NFD, so a few texts tokenise differently: µ, ß, ″, a final ς, C1 control bytes (on
+lower-casing with NFD, so a few texts tokenise differently: µ, ß, ″, a final ς, C1 control bytes, a
+word of 51 to 100 characters outside ASCII (over FastBertTokenizer's 100 bytes: [UNK]) (on
 GLUE's dev sentences: none of CoLA's, SST-2's or WNLI's, 1 in 816 of MRPC's, 1 in 554 of RTE's, 22 in
 10,926 of QNLI's). `TFLiteTextClassifier` chains the two files.
 """
