@@ -68,3 +68,10 @@ def test_tokenizer_tflite_on_edge_cases(minilm_dir, tmp_path):
     expected = preprocessor.pad(preprocessor.pack_ragged([tf.constant(a), tf.constant(b)]))
     for name in expected:
         np.testing.assert_array_equal(found[name], expected[name].numpy(), err_msg=name)
+
+
+def test_a_tflite_file_without_its_tokenizer_and_settings_is_named(tmp_path):
+    model = tmp_path / "dynamic_range.tflite"
+    model.write_bytes(b"not read")
+    with pytest.raises(FileNotFoundError, match=r"tflite\.json: no such file; train.py --export_tflite writes"):
+        tflite.TFLiteTextClassifier(str(model))
