@@ -404,8 +404,10 @@ single = bert_keras.build_classifier(structured.wrap_encoder(alone.encoder, alon
 single.compile(keras.optimizers.Adam(1e-2), losses.task_loss(glue_tasks.get_task("rte")))
 single.set_weights(model.get_weights())
 single_scores = structured.taylor_scores(single, five)
-scores_agree = all(np.allclose(mirrored_scores[i][k], single_scores[i][k], rtol=1e-4, atol=1e-9)
-                   and single_scores[i][k].max() > 0 for i in single_scores for k in ("heads", "neurons"))
+# float sums in another order: each layer's error against its largest score (a score summed from
+# cancelling terms may be small, and its own relative error large)
+score_error = max(float(np.abs(mirrored_scores[i][k] - single_scores[i][k]).max() / single_scores[i][k].max())
+                  for i in single_scores for k in ("heads", "neurons"))
 schedule = tfmot.sparsity.keras.PolynomialDecay(0.25, 0.5, begin_step=1, end_step=3, frequency=1)
 scored = tf.data.Dataset.from_tensors((x, np.arange(6) % 2))  # split between the replicas as training's
 pruning = structured.StructuredPruning(schedule, score="taylor", score_batches=scored)
@@ -416,7 +418,7 @@ query = strategy.experimental_local_results(pretrained.encoder.get_layer("layer_
 heads, _ = structured.kept_groups(model)
 gone = [h for h in range(4) if h not in heads[0]]
 print(json.dumps({"same": all(np.array_equal(r[0], m) for r in masks for m in r), "replicas": len(query),
-                  "scores_agree": bool(scores_agree),
+                  "score_error": score_error,
                   "kept": {str(i): len(v) for i, v in heads.items()},
                   "zero": [bool(np.all(q.numpy()[:, h * 8:(h + 1) * 8] == 0)) for q in query for h in gone]}))
 """
@@ -425,7 +427,7 @@ print(json.dumps({"same": all(np.array_equal(r[0], m) for r in masks for m in r)
     assert result.returncode == 0, result.stderr[-5000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["same"] and found["replicas"] == 2 and found["kept"] == {"0": 2, "1": 2}, found
-    assert found["scores_agree"], found
+    assert found["score_error"] < 1e-4, found  # a mean per replica instead gives ~0.6
     assert found["zero"] and all(found["zero"]), found
 
 
