@@ -11,7 +11,7 @@ import tensorflow_text as tf_text
 
 import bert_keras
 import glue_tasks
-from conftest import GLUE
+from conftest import GLUE, PRUNED
 from training import tflite
 
 
@@ -75,3 +75,26 @@ def test_a_tflite_file_without_its_tokenizer_and_settings_is_named(tmp_path):
     model.write_bytes(b"not read")
     with pytest.raises(FileNotFoundError, match=r"tflite\.json: no such file; train.py --export_tflite writes"):
         tflite.TFLiteTextClassifier(str(model))
+
+
+def test_dynamic_range_keeps_an_unstructured_models_zeros(pruned_run):
+    """Dynamic range quantises each kernel symmetrically (0.0 -> int8 0), so a weight pruned to zero stays
+    zero in the .tflite file, with no sparsity-preserving quantisation step. Each pruned kernel's zeros
+    must lie among the zeros of one int8 weight tensor."""
+    module = tf.saved_model.load(os.path.join(pruned_run, "saved_model"))
+    kernels = {v.name: v.numpy() for v in module.classifier_weights if v.name in PRUNED}
+    interpreter = tf.lite.Interpreter(model_content=tflite.convert(module, "dynamic_range"))
+    int8 = []
+    for detail in interpreter.get_tensor_details():
+        if detail["dtype"] == np.int8 and len(detail["shape"]) >= 2:
+            try:
+                int8.append(interpreter.get_tensor(detail["index"]) == 0)
+            except ValueError:  # an activation tensor, not allocated
+                pass
+    assert len(kernels) == len(PRUNED) and len(int8) >= len(PRUNED)
+    for name, kernel in kernels.items():
+        zeros = kernel == 0
+        assert abs(zeros.mean() - 0.5) < 0.005, name
+        # A Dense kernel is [in, out]; TFLite's FULLY_CONNECTED weights are [out, in].
+        kept = [q for q in int8 if q.shape == zeros.T.shape and np.all(q[zeros.T])]
+        assert kept, f"{name}: no int8 tensor keeps its {zeros.sum()} zeros"
