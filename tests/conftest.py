@@ -130,3 +130,18 @@ def pruned_run(dropout_free_minilm, tmp_path_factory):
     folder = computed_once(tmp_path_factory, "pruned", lambda folder: train_in_process(
         short_run_flags(dropout_free_minilm, os.path.join(folder, "run"), *PRUNED_RUN)))
     return os.path.join(folder, "run")
+
+
+# 4 steps distilled from pruned_run's export (alpha 0.5), pruned to 50% by step 4.
+DISTILLED_RUN = ["--distill_alpha=0.5", "--target_sparsity=0.5", "--max_steps=4", "--pruning_begin_step=0",
+                 "--pruning_end_step=4", "--pruning_frequency=2", "--save_checkpoints_steps=2"]
+
+
+@pytest.fixture(scope="session")
+def distilled_run(pruned_run, dropout_free_minilm, tmp_path_factory):
+    """A student distilled from pruned_run (its export as teacher), from MiniLM with dropout off: what the
+    distillation tests read, and the one-device run a mirrored distilled run must reproduce."""
+    folder = computed_once(tmp_path_factory, "distilled", lambda folder: train_in_process(short_run_flags(
+        dropout_free_minilm, os.path.join(folder, "run"), f"--teacher={pruned_run}", *DISTILLED_RUN)))
+    return os.path.join(folder, "run")
+

@@ -1,5 +1,6 @@
 """Distillation: the loss against a hand computation, each example's own teacher output through
-shuffling and bucketing, and a short distilled, pruned train.py run from a real teacher."""
+shuffling and bucketing, and short distilled, pruned train.py runs from a real teacher (float32 and
+mixed precision; on two replicas: test_distribute)."""
 
 import json
 import os
@@ -9,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import glue_tasks
-from conftest import short_run_flags, train_in_process
+from conftest import DISTILLED_RUN, short_run_flags, train_in_process
 from glue_tasks import inputs
 from training import losses
 
@@ -68,17 +69,31 @@ def test_each_example_meets_its_own_teacher_output_after_shuffling_and_bucketing
     assert sorted(seen) == sorted(list(idx) * 2)  # every example once an epoch
 
 
-def test_a_short_distilled_pruned_run_from_a_real_teacher(pruned_run, minilm_dir, tmp_path):
+def test_a_short_distilled_pruned_run_from_a_real_teacher(distilled_run, pruned_run):
     """The dense-run teacher here is conftest's finished RTE run (its export); the student starts
     from MiniLM, distils from it and prunes to 50%."""
-    student = str(tmp_path / "student")
-    train_in_process(short_run_flags(minilm_dir, student, f"--teacher={pruned_run}", "--distill_alpha=0.5",
-                                     "--target_sparsity=0.5", "--max_steps=4", "--pruning_begin_step=0",
-                                     "--pruning_end_step=4", "--pruning_frequency=2"))
-    results = json.load(open(os.path.join(student, "eval_results.json")))
+    results = json.load(open(os.path.join(distilled_run, "eval_results.json")))
     assert results["global_step"] == 4 and np.isfinite(results["loss"])
     assert abs(results["sparsity"]["pruned"]["sparsity"] - 0.5) < 0.005
-    assert json.load(open(os.path.join(student, "train_config.json")))["teacher"] == pruned_run
+    assert json.load(open(os.path.join(distilled_run, "train_config.json")))["teacher"] == pruned_run
+
+
+def test_a_distilled_run_in_mixed_precision(distilled_run, pruned_run, dropout_free_minilm, tmp_path):
+    """--mixed_precision bfloat16 (bfloat16 compute, float32 variables, the loss on float32 logits): the
+    float32 student's losses to bfloat16's precision, and float32 weights exported."""
+    student = str(tmp_path / "student")
+    train_in_process(short_run_flags(dropout_free_minilm, student, f"--teacher={pruned_run}", *DISTILLED_RUN,
+                                     precision="bfloat16"))
+    results, expected = (json.load(open(os.path.join(run, "eval_results.json"))) for run in (student, distilled_run))
+    assert results["global_step"] == 4
+    assert results["loss"] == pytest.approx(expected["loss"], rel=0.03)
+    assert results["eval_loss"] == pytest.approx(expected["eval_loss"], rel=0.03)
+    assert abs(results["sparsity"]["pruned"]["sparsity"] - 0.5) < 0.005
+    weights = tf.saved_model.load(os.path.join(student, "saved_model")).classifier_weights
+    assert {w.dtype for w in weights} == {tf.float32}
+
+
+def test_a_missing_teacher_is_named(minilm_dir, tmp_path):
     with pytest.raises(SystemExit, match=r"--teacher .*nowhere: no SavedModel there"):
         train_in_process(short_run_flags(minilm_dir, str(tmp_path / "b"), f"--teacher={tmp_path}/nowhere",
                                          "--max_steps=2"))

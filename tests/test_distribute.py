@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import PRUNED, PRUNED_RUN, REPO, short_run_flags, train_in_process
+from conftest import DISTILLED_RUN, PRUNED, PRUNED_RUN, REPO, short_run_flags, train_in_process
 
 
 def start_train(args, env=None):
@@ -98,6 +98,23 @@ def test_mirrored_run_killed_and_resumed_trains_as_one_device(pruned_run, dropou
     assert "2 replicas" in output
     resumed_at(output)
     assert_trained_alike(run, pruned_run)
+
+
+def test_a_distilled_run_on_two_replicas_trains_as_one_device(distilled_run, pruned_run, dropout_free_minilm,
+                                                              tmp_path):
+    """Each example's teacher output travels with it to its replica, and the distillation loss is averaged
+    over the global batch: `mirrored` over two logical CPUs ends where conftest's one-device student ends."""
+    run = str(tmp_path / "mirrored")
+    output = finish(start_train(short_run_flags(dropout_free_minilm, run, f"--teacher={pruned_run}", *DISTILLED_RUN,
+                                                "--distribution_strategy=mirrored", "--cpu_devices=2")))
+    assert "2 replicas" in output
+    results, expected = (json.load(open(os.path.join(r, "eval_results.json"))) for r in (run, distilled_run))
+    assert results["global_step"] == expected["global_step"] == 4
+    assert results["eval_loss"] == pytest.approx(expected["eval_loss"], abs=1e-6)
+    assert results["loss"] == pytest.approx(expected["loss"], abs=1e-6)
+    variables, reference = exported_variables(run), exported_variables(distilled_run)
+    for name, value in reference.items():
+        np.testing.assert_allclose(variables[name], value, atol=1e-5, rtol=0, err_msg=name)
 
 
 @pytest.mark.slow  # ~240 s: two workers started twice; the mirrored test above kills and resumes too
