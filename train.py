@@ -35,7 +35,7 @@ import tf_keras as keras  # noqa: E402
 
 import glue_tasks  # noqa: E402
 import pruning_schedules  # noqa: E402
-from pruning_schedules import structured  # noqa: E402
+from pruning_schedules import scores, structured  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
 from training import callbacks, config as run_config, data, distillation, distribution, export  # noqa: E402
 from training import run_folder, tflite  # noqa: E402
@@ -240,9 +240,9 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
         dense_kernels = export.export_kernels(config.init_from, task, task_model.select(pretrained.encoder, config),
                                               "--init_from")
     score_batches = None  # the first batches of the first epoch, the same at every update and on resume
-    if config.pruning_score == "taylor":
+    if config.pruning_score in ("taylor", "fisher"):
         score_batches = distribution.distributed(data.training_batches(
-            config, run_data.train, 1, teacher_outputs=teacher).take(structured.TAYLOR_BATCHES).cache())
+            config, run_data.train, 1, teacher_outputs=teacher).take(scores.SCORE_BATCHES).cache())
     with strategy.scope():
         trained = build_training_model(config, pretrained, task, plan, dense_kernels, score_batches)
         if config.init_from:

@@ -64,8 +64,10 @@ def peer_row(task, seed, common_flags):
 # to --recipe_initial_sparsity. The others are the recipe less one ingredient, or with one more;
 # block: the recipe pruning 1x4 blocks (tfmot's block_size); structured: the recipe removing whole
 # heads and neurons (--pruning_structure heads_and_neurons), ranked by their weights' norms; taylor:
-# the same ranked by the first-order estimate of their loss (--pruning_score taylor).
-RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "block", "structured", "taylor")
+# the same ranked by the first-order estimate of their loss (--pruning_score taylor); fisher: the recipe
+# ranking single weights by the diagonal Fisher score (--pruning_score fisher) instead of magnitude.
+RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "block", "structured", "taylor",
+           "fisher")
 
 
 def recipe_flags(recipe, epochs, initial_sparsity):
@@ -76,7 +78,8 @@ def recipe_flags(recipe, epochs, initial_sparsity):
     settings.update({"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"initial_sparsity": "0"},
                      "global": {"sparsity_ranking": "global"}, "block": {"block_size": "1,4"},
                      "structured": {"pruning_structure": "heads_and_neurons"},
-                     "taylor": {"pruning_structure": "heads_and_neurons", "pruning_score": "taylor"}}.get(recipe, {}))
+                     "taylor": {"pruning_structure": "heads_and_neurons", "pruning_score": "taylor"},
+                     "fisher": {"pruning_score": "fisher"}}.get(recipe, {}))
     return [f"--{k}={v}" for k, v in settings.items()], recipe != "no_teacher"
 
 

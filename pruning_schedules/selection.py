@@ -17,6 +17,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 from tf_keras.src.mixed_precision.autocast_variable import enable_auto_cast_variables
 
 from bert_keras.encoder import LAYER_KERNELS
+from pruning_schedules.scores import rank_by
 
 POOLER = "pooler"
 MAX_LAYER_SPARSITY = 0.99  # global ranking's cap on one kernel
@@ -111,7 +112,7 @@ def _check_structure_fits(layer, block_size, sparsity_m_by_n):
                              f"shape {shape}, and n={n} must divide the first (input) dimension")
 
 
-def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m_by_n=None):
+def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m_by_n=None, scores=None):
     """A copy of `encoder` whose named layers tfmot prunes during training, tfmot's documented way.
 
     `clone_model` with a `clone_function` that wraps exactly `layer_names` in `prune_low_magnitude`
@@ -129,6 +130,8 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
         weight's dimension at least twice.
       sparsity_m_by_n: (m, n) or None. m zeros in every n consecutive input weights, as (2, 4); m < n,
         and n must divide the input dimension. Not together with `block_size`.
+      scores: {layer name: variable of its weight's shape} or None. What each layer's mask update ranks
+        instead of its weights' magnitudes (scores.rank_by; scores.FisherPruningStep sets them).
 
     Returns:
       keras.Model with the encoder's inputs and outputs; the chosen layers are `PruneLowMagnitude`
@@ -174,9 +177,13 @@ def prune_encoder(encoder, layer_names, schedule, *, block_size=None, sparsity_m
         return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedules[layer.name], **params,
                                                         **dtype)
 
+    if scores is not None and (set(scores) != names or sparsity_m_by_n is not None):
+        raise ValueError(f"scores: one a pruned layer expected (and no sparsity_m_by_n); got {sorted(scores)}")
     pruned = keras.models.clone_model(encoder, clone_function=clone_function)
     for layer in pruned.layers:
         if isinstance(layer, PruneLowMagnitude):
+            if scores is not None:
+                rank_by(layer.pruning_obj, scores[layer.layer.name])
             _mask_in_variable_dtype(layer.pruning_obj)
     return pruned
 

@@ -23,13 +23,12 @@ import tf_keras as keras
 from tf_keras.src.mixed_precision.autocast_variable import enable_auto_cast_variables
 
 from bert_keras.encoder import LAYER_KERNELS
+from pruning_schedules.scores import loss_gradients
 
 HEAD_PARTS = LAYER_KERNELS[:4]  # query, key, value (columns), attention output (rows)
 NEURON_PARTS = LAYER_KERNELS[4:]  # intermediate (columns), output (rows)
 RANKINGS = ("per_layer", "global")
 SCORES = ("magnitude", "taylor")
-TAYLOR_BATCHES = 16  # training batches each taylor score averages over (512 examples at batch 32)
-LOSS_SCALE = 2.0 ** 15  # the first loss scale of taylor_scores under mixed_float16 (Keras' initial one)
 
 
 @keras.utils.register_keras_serializable(package="pruning_schedules")
@@ -167,59 +166,26 @@ def taylor_scores(model, batches):
     """{layer index: {"heads": scores, "neurons": scores}}: each group's mean over `batches` of |dL/dm|.
 
     m is the group's mask entry, which multiplies all its weights: dL/dm = sum over the group's weights
-    (in all four head kernels, or both neuron kernels) of w x dL/dw. L is the model's compiled loss (the
-    distillation loss with a teacher), in inference mode (no dropout), one (features, labels) batch at
-    a time. Under mixed_float16 (a LossScaleOptimizer) the loss is scaled by 2^15, halved until no
-    gradient overflows. A pruned group scores 0. Under a strategy of several replicas, `batches` is a
-    tf.data.Dataset of global batches, split between the replicas as training splits them; the
-    replicas' gradients add up to the batch's.
+    (in all four head kernels, or both neuron kernels) of w x dL/dw. L and `batches` as in
+    `loss_gradients` (the compiled loss in inference mode; loss scaling; replicas). A pruned group scores 0.
     """
     layers = _by_layer(masked_layers(model))
     parts = [(i, kind, wrapper) for i, found in layers.items() for kind in ("heads", "neurons")
              for wrapper in found[kind]]
-    variables = [variable for _, _, wrapper in parts for variable, _ in wrapper.masked_weights()]
-    strategy = model.distribute_strategy
-    scale = LOSS_SCALE if isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer) else 1.0
-
-    def replica_derivatives(features, labels, scale):
-        """{(layer, kind): dL/dm of each group} of this replica's share of the batch."""
-        with tf.GradientTape() as tape:
-            loss = model.loss(labels, model(features, training=False)) * scale
-        gradients = iter(tape.gradient(loss, variables))
-        derivative = {}
-        for i, kind, wrapper in parts:
-            for variable, _ in wrapper.masked_weights():
-                product = tf.cast(variable, tf.float32) * tf.cast(next(gradients), tf.float32) / scale
-                derivative[i, kind] = derivative.get((i, kind), 0.0) + _per_group(product, wrapper)
-        return derivative
-
-    if strategy.num_replicas_in_sync > 1:
-        if not isinstance(batches, tf.data.Dataset):
-            raise ValueError(f"taylor_scores under {strategy.num_replicas_in_sync} replicas: batches must be a "
-                             f"tf.data.Dataset (split between them), not {type(batches).__name__}")
-        batches = strategy.experimental_distribute_dataset(batches)
+    pairs = [(i, kind, wrapper, variable) for i, kind, wrapper in parts for variable, _ in wrapper.masked_weights()]
     totals, count = {}, 0
-    for features, labels in batches:
-        while True:  # a float16 backward pass may overflow: halve the scale until it does not
-            per_replica = strategy.run(replica_derivatives, args=(features, labels, scale))
-            derivative = {key: np.asarray(strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None))
-                          for key, value in per_replica.items()}
-            finite = all(np.all(np.isfinite(value)) for value in derivative.values())
-            if finite or scale <= 1:
-                break
-            scale /= 2
-        if not finite:
-            raise FloatingPointError("taylor_scores: the loss' gradient is not finite on a scoring batch "
-                                     "(the loss itself may be; see the training loss)")
+    for gradients in loss_gradients(model, batches, [variable for *_, variable in pairs]):
+        derivative = {}
+        for (i, kind, wrapper, variable), gradient in zip(pairs, gradients):
+            product = tf.cast(variable, tf.float32) * gradient
+            derivative[i, kind] = derivative.get((i, kind), 0.0) + _per_group(product, wrapper)
         for key, value in derivative.items():
-            totals[key] = totals.get(key, 0.0) + np.abs(value)
+            totals[key] = totals.get(key, 0.0) + np.abs(np.asarray(value))
         count += 1
-    if not count:
-        raise ValueError("taylor_scores: no batches to score the groups on")
-    scores = {}
+    result = {}
     for (i, kind), total in totals.items():
-        scores.setdefault(i, {})[kind] = total / count
-    return scores
+        result.setdefault(i, {})[kind] = total / count
+    return result
 
 
 def _keep_top(scores, kept, count):

@@ -17,7 +17,7 @@ import bert_keras
 import glue_tasks
 from bert_keras import slicing
 from conftest import GLUE, REPO, computed_once, short_run_flags, train_in_process
-from pruning_schedules import structured
+from pruning_schedules import scores, structured
 from test_encoder import batch
 from test_train import tensorboard_points
 from tf1_writer import write_tf1_checkpoint
@@ -187,11 +187,11 @@ def test_taylor_scores_are_the_loss_derivative_by_each_groups_mask(checkpoint):
     assert all(scores[i]["neurons"][j] == 0 for i in range(2) for j in range(37) if j not in neurons[i])
 
 
-@pytest.mark.parametrize("first_scale", [structured.LOSS_SCALE, 2.0 ** 40])  # 2^40 overflows: halved to fit
+@pytest.mark.parametrize("first_scale", [scores.LOSS_SCALE, 2.0 ** 40])  # 2^40 overflows: halved to fit
 def test_taylor_scores_under_mixed_float16_are_the_float32_ones(checkpoint, monkeypatch, first_scale):
     """The loss scaled (2^15, halved on overflow) and unscaled: the float16 backward pass gives the float32
     scores up to float16's precision."""
-    monkeypatch.setattr(structured, "LOSS_SCALE", first_scale)
+    monkeypatch.setattr(scores, "LOSS_SCALE", first_scale)
     batches = [(batch(seed=0), np.array([0, 1, 2]))]
     _, model, _ = masked_classifier(checkpoint)
     expected = structured.taylor_scores(model, batches)
@@ -384,7 +384,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tensorflow_model_optimization as tfmot, tf_keras as keras
 import bert_keras, glue_tasks
-from pruning_schedules import structured
+from pruning_schedules import scores, structured
 from training import losses
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

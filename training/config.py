@@ -116,10 +116,11 @@ class RunConfig:
         "of all layers'), sliced out at export: a smaller, faster model.", identity=True,
         choices=("weights", "heads_and_neurons"))
     pruning_score: str = _field(
-        "magnitude", "What ranks the groups --pruning_structure heads_and_neurons removes: magnitude (their "
-        "weights' L2 norm) or taylor (|dL/dmask| of each group, averaged over 16 training batches at each "
-        "update: a first-order estimate of the loss the removal costs).", identity=True,
-        choices=("magnitude", "taylor"))
+        "magnitude", "What ranks what pruning removes. magnitude: single weights by |w| (tfmot), heads and "
+        "neurons by their weights' L2 norm. fisher (single weights): w^2 x the mean squared gradient over 16 "
+        "training batches at each update, the second-order estimate of the loss a weight's removal costs "
+        "(oBERT's, diagonal). taylor (heads and neurons): |dL/dmask| of each group over the same batches, the "
+        "first-order one.", identity=True, choices=("magnitude", "fisher", "taylor"))
     pruning_schedule: str = _field("polynomial_decay", "tfmot's PolynomialDecay (power 3) or ConstantSparsity.",
                                    identity=True, choices=("polynomial_decay", "constant"))
     initial_sparsity: float = _field(0.0, "PolynomialDecay's starting sparsity.", identity=True)
@@ -290,6 +291,11 @@ def check(config):
                               f"{', '.join(given)} only work with pruning_structure=weights")
     if config.pruning_score == "taylor" and not (config.pruned and config.pruning_structure == "heads_and_neurons"):
         raise ConfigError("pruning_score=taylor: scores heads and neurons, so it needs target_sparsity > 0 and "
-                          "pruning_structure=heads_and_neurons (tfmot ranks single weights by magnitude)")
+                          "pruning_structure=heads_and_neurons (for single weights: pruning_score=fisher)")
+    if config.pruning_score == "fisher" and not (config.pruned and config.pruning_structure == "weights"
+                                                 and not config.sparsity_m_by_n):
+        raise ConfigError("pruning_score=fisher: scores single weights, so it needs target_sparsity > 0, "
+                          "pruning_structure=weights and no sparsity_m_by_n (for heads and neurons: "
+                          "pruning_score=taylor)")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":
         raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")

@@ -4,12 +4,13 @@ optimizer and the task's loss (or the distillation loss, with a teacher)."""
 import dataclasses
 from typing import Optional
 
+import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 import bert_keras
 import pruning_schedules
-from pruning_schedules import structured
+from pruning_schedules import scores, structured
 from training import losses, optimization
 from training.config import ConfigError
 
@@ -80,17 +81,18 @@ def select(encoder, config):
                                            word_embeddings=config.prune_word_embeddings, patterns=config.prune_layers)
 
 
-def prune(encoder, config, schedule, bert_config=None):
+def prune(encoder, config, schedule, bert_config=None, weight_scores=None):
     """(encoder with wrappers on the layers `config` prunes, their names); as it was if dense.
     `schedule`: one tfmot schedule, or one a layer name (unused by structured pruning, whose masks a
-    callback sets). `bert_config`: the encoder's, which structured pruning needs."""
+    callback sets). `bert_config`: the encoder's, which structured pruning needs. `weight_scores`: what
+    the masks rank instead of magnitudes (pruning_score fisher)."""
     if not config.pruned:
         return encoder, []
     if config.pruning_structure == "heads_and_neurons":
         return structured.wrap_encoder(encoder, bert_config)
     names = select(encoder, config)
     return pruning_schedules.prune_encoder(encoder, names, schedule, block_size=config.block_size,
-                                           sparsity_m_by_n=config.sparsity_m_by_n), names
+                                           sparsity_m_by_n=config.sparsity_m_by_n, scores=weight_scores), names
 
 
 def build_training_model(config, pretrained, task, plan, dense_kernels=None, score_batches=None):
@@ -98,7 +100,7 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None, sco
 
     dense_kernels: {layer name: kernel} that a global sparsity ranking ranks (the weights training
     starts from, --init_from's when given); default: the pretrained encoder's. score_batches: the
-    training batches --pruning_score taylor scores heads and neurons on.
+    training batches --pruning_score taylor (heads and neurons) or fisher (weights) scores on.
     """
     schedule = None
     structure = config.pruned and config.pruning_structure == "heads_and_neurons"
@@ -109,11 +111,19 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None, sco
                     pruning_schedules.global_sparsities(kernels, config.target_sparsity).items()}
     elif config.pruned:
         schedule = pruning_schedule(config, plan)
-    encoder, pruned_layers = prune(pretrained.encoder, config, schedule, pretrained.config)
+    weight_scores = None  # pruning_score fisher: one variable a pruned layer, set before each mask update
+    if config.pruned and config.pruning_score == "fisher":
+        weight_scores = {name: tf.Variable(tf.zeros(pretrained.encoder.get_layer(name).weights[0].shape),
+                                           trainable=False, name=f"fisher_score_{name}")
+                         for name in select(pretrained.encoder, config)}
+    encoder, pruned_layers = prune(pretrained.encoder, config, schedule, pretrained.config, weight_scores)
     pruning_callback = None
     if structure:
         pruning_callback = structured.StructuredPruning(schedule, config.sparsity_ranking, config.pruning_score,
                                                         score_batches)
+    elif weight_scores:
+        timing = next(iter(schedule.values())) if isinstance(schedule, dict) else schedule  # one timing for all
+        pruning_callback = scores.FisherPruningStep(timing, weight_scores, score_batches)
     elif config.pruned:
         pruning_callback = tfmot.sparsity.keras.UpdatePruningStep()
     model = bert_keras.build_classifier(encoder, task.num_outputs, pretrained.config.hidden_dropout_prob,

@@ -1,0 +1,110 @@
+"""Loss-aware pruning scores: the training loss' gradients over a few batches, and tfmot ranking by them.
+
+tfmot ranks a kernel's weights by magnitude. `fisher` ranks them instead by the optimal brain surgeon's
+saliency under a diagonal empirical Fisher, w^2 (mean over batches of (dL/dw)^2 + DAMPING) / 2 (LeCun
+et al. 1990, Hassibi & Stork 1993): the loss a weight's removal costs to second order, oBERT's score
+(Kurtic et al. 2022) at block size 1. The masks stay tfmot's: `rank_by` hands a wrapper's mask update
+the score instead of the kernel, so thresholds, blocks, schedules and strip_pruning work as before, and
+`FisherPruningStep` (tfmot's UpdatePruningStep, plus the scores) recomputes the scores before each update.
+structured.taylor_scores (heads and neurons) shares `loss_gradients`.
+"""
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
+
+SCORE_BATCHES = 16  # training batches each score averages over (512 examples at batch 32)
+LOSS_SCALE = 2.0 ** 15  # the first loss scale under mixed_float16 (Keras' initial one)
+DAMPING = 1e-7  # added to the Fisher diagonal (oBERT's dampening): weights with no gradient rank by magnitude
+
+
+def loss_gradients(model, batches, variables):
+    """Yields, for each (features, labels) batch, [dL/dv as float32 NumPy for v in `variables`].
+
+    L is the model's compiled loss (the distillation loss with a teacher) in inference mode (no dropout).
+    Under mixed_float16 (a LossScaleOptimizer) the loss is scaled by LOSS_SCALE, halved until no gradient
+    overflows. Under a strategy of several replicas `batches` is a tf.data.Dataset of global batches,
+    split between the replicas as training splits them; their gradients add up to the batch's.
+    """
+    strategy = model.distribute_strategy
+    scale = LOSS_SCALE if isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer) else 1.0
+
+    def replica_gradients(features, labels, scale):
+        with tf.GradientTape() as tape:
+            loss = model.loss(labels, model(features, training=False)) * scale
+        # An embedding's gradient comes as IndexedSlices: made dense, to be summed and squared.
+        return [tf.cast(tf.convert_to_tensor(g), tf.float32) / scale for g in tape.gradient(loss, variables)]
+
+    if strategy.num_replicas_in_sync > 1:
+        if not isinstance(batches, tf.data.Dataset):
+            raise ValueError(f"scoring under {strategy.num_replicas_in_sync} replicas: batches must be a "
+                             f"tf.data.Dataset (split between them), not {type(batches).__name__}")
+        batches = strategy.experimental_distribute_dataset(batches)
+    count = 0
+    for features, labels in batches:
+        while True:  # a float16 backward pass may overflow: halve the scale until it does not
+            per_replica = strategy.run(replica_gradients, args=(features, labels, scale))
+            gradients = [np.asarray(strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)) for g in per_replica]
+            finite = all(np.all(np.isfinite(g)) for g in gradients)
+            if finite or scale <= 1:
+                break
+            scale /= 2
+        if not finite:
+            raise FloatingPointError("the loss' gradient is not finite on a scoring batch (the loss itself may "
+                                     "be; see the training loss)")
+        count += 1
+        yield gradients
+    if not count:
+        raise ValueError("no batches to score on")
+
+
+def pruned_wrappers(model):
+    """{wrapped layer's name: tfmot PruneLowMagnitude wrapper} in `model` and the models nested in it."""
+    found = {}
+    for layer in model.layers:
+        if isinstance(layer, PruneLowMagnitude):
+            found[layer.layer.name] = layer
+        elif isinstance(layer, keras.Model):
+            found.update(pruned_wrappers(layer))
+    return found
+
+
+def fisher_scores(model, batches):
+    """{wrapped layer's name: w^2 (mean over `batches` of (dL/dw)^2 + DAMPING) / 2} for each tfmot-pruned
+    weight (the kernel, or the embedding matrix) of `model`, as float32 NumPy. A pruned weight scores 0."""
+    wrappers = pruned_wrappers(model)
+    weights = {name: wrapper.pruning_vars[0][0] for name, wrapper in wrappers.items()}
+    squares, count = None, 0
+    for gradients in loss_gradients(model, batches, list(weights.values())):
+        batch_squares = [np.square(g) for g in gradients]
+        squares = batch_squares if squares is None else [s + b for s, b in zip(squares, batch_squares)]
+        count += 1
+    return {name: np.square(np.asarray(tf.cast(w, tf.float32))) * (s / count + DAMPING) / 2
+            for (name, w), s in zip(weights.items(), squares)}
+
+
+def rank_by(pruning, score):
+    """Makes tfmot's mask update of one wrapper rank `score` (a variable of the weight's shape, >= 0)
+    instead of the weight's magnitude. `pruning`: the wrapper's `pruning_obj` (pruning_impl.Pruning), whose
+    `_maybe_update_block_mask(weight)` (blocks pooled, then the top share kept) is where magnitude enters."""
+    update = pruning._maybe_update_block_mask
+    pruning._maybe_update_block_mask = lambda weight: update(tf.convert_to_tensor(score))
+
+
+class FisherPruningStep(tfmot.sparsity.keras.UpdatePruningStep):
+    """tfmot's UpdatePruningStep that also sets `scores` ({layer name: variable}, which `rank_by` handed the
+    wrappers) to `fisher_scores` over `score_batches` before each batch whose step updates the masks
+    (the same batches at every update: a resumed run ranks as the uninterrupted one)."""
+
+    def __init__(self, schedule, scores, score_batches):
+        super().__init__()
+        self.schedule, self.scores, self.score_batches = schedule, scores, score_batches
+
+    def on_train_batch_begin(self, batch, logs=None):
+        super().on_train_batch_begin(batch, logs)
+        step = int(self.model.optimizer.iterations.numpy()) + 1  # the step the wrappers count this batch as
+        if bool(self.schedule(tf.constant(step, tf.int64))[0]):
+            for name, value in fisher_scores(self.model, self.score_batches).items():
+                self.scores[name].assign(value)
