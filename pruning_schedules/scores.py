@@ -60,22 +60,21 @@ def loss_gradients(model, batches, variables):
         raise ValueError("no batches to score on")
 
 
-def pruned_wrappers(model):
-    """{wrapped layer's name: tfmot PruneLowMagnitude wrapper} in `model` and the models nested in it."""
+def find_wrappers(model, wrapper_class=PruneLowMagnitude):
+    """{wrapped layer's name: its `wrapper_class` wrapper} in `model` and the models nested in it."""
     found = {}
     for layer in model.layers:
-        if isinstance(layer, PruneLowMagnitude):
+        if isinstance(layer, wrapper_class):
             found[layer.layer.name] = layer
         elif isinstance(layer, keras.Model):
-            found.update(pruned_wrappers(layer))
+            found.update(find_wrappers(layer, wrapper_class))
     return found
 
 
 def fisher_scores(model, batches):
     """{wrapped layer's name: w^2 (mean over `batches` of (dL/dw)^2 + DAMPING) / 2} for each tfmot-pruned
     weight (the kernel, or the embedding matrix) of `model`, as float32 NumPy. A pruned weight scores 0."""
-    wrappers = pruned_wrappers(model)
-    weights = {name: wrapper.pruning_vars[0][0] for name, wrapper in wrappers.items()}
+    weights = {name: wrapper.pruning_vars[0][0] for name, wrapper in find_wrappers(model).items()}
     squares, count = None, 0
     for gradients in loss_gradients(model, batches, list(weights.values())):
         batch_squares = [np.square(g) for g in gradients]

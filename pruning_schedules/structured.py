@@ -23,7 +23,7 @@ import tf_keras as keras
 from tf_keras.src.mixed_precision.autocast_variable import enable_auto_cast_variables
 
 from bert_keras.encoder import LAYER_KERNELS
-from pruning_schedules.scores import loss_gradients
+from pruning_schedules.scores import find_wrappers, loss_gradients
 
 HEAD_PARTS = LAYER_KERNELS[:4]  # query, key, value (columns), attention output (rows)
 NEURON_PARTS = LAYER_KERNELS[4:]  # intermediate (columns), output (rows)
@@ -123,13 +123,7 @@ def wrap_encoder(encoder, config):
 
 def masked_layers(model):
     """{wrapped layer's name: GroupMask} in `model` and the models nested in it."""
-    found = {}
-    for layer in model.layers:
-        if isinstance(layer, GroupMask):
-            found[layer.layer.name] = layer
-        elif isinstance(layer, keras.Model):
-            found.update(masked_layers(layer))
-    return found
+    return find_wrappers(model, GroupMask)
 
 
 def _by_layer(wrappers):

@@ -89,7 +89,7 @@ def magnitude_and_score_masks(model, encoder, variables, sparsity, block=(1, 1))
         variable.assign(np.max(np.abs(before[name])) - np.abs(before[name]) + 1.0)  # small weights score high
     model.fit(batch(), LABELS, batch_size=3, epochs=1, verbose=0,
               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    wrappers = scores.pruned_wrappers(model)
+    wrappers = scores.find_wrappers(model)
     return {name: (wrappers[name].pruning_vars[0][1].numpy(), before[name]) for name in variables}
 
 
@@ -119,7 +119,7 @@ def test_callback_sets_fisher_scores_before_each_mask_update(checkpoint):
     by_magnitude = {name: np.abs(encoder.get_layer(name).kernel.numpy()) for name in variables}
     callback = scores.FisherPruningStep(constant(0.5, frequency=2), variables, batches)
     model.fit(batch(), LABELS, batch_size=3, epochs=1, verbose=0, callbacks=[callback])
-    wrappers = scores.pruned_wrappers(model)
+    wrappers = scores.find_wrappers(model)
     differ = 0
     for name, variable in variables.items():
         np.testing.assert_allclose(variable.numpy(), expected[name], rtol=1e-5, atol=1e-30)
