@@ -1,7 +1,7 @@
 """Loss-aware pruning scores: the training loss' gradients over a few batches, and tfmot ranking by them.
 
 tfmot ranks a kernel's weights by magnitude. `fisher` ranks them instead by the optimal brain surgeon's
-saliency under a diagonal empirical Fisher, w^2 (mean over batches of (dL/dw)^2 + DAMPING) / 2 (LeCun
+saliency under a diagonal empirical Fisher, w^2 (mean over batches of (dL/dw)^2 + damping) / 2 (LeCun
 et al. 1990, Hassibi & Stork 1993): the loss a weight's removal costs to second order, oBERT's score
 (Kurtic et al. 2022) at block size 1. The masks stay tfmot's: `rank_by` hands a wrapper's mask update
 the score instead of the kernel, so thresholds, blocks, schedules and strip_pruning work as before, and
@@ -17,13 +17,14 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 
 SCORE_BATCHES = 16  # training batches each score averages over (512 examples at batch 32)
 LOSS_SCALE = 2.0 ** 15  # the first loss scale under mixed_float16 (Keras' initial one)
-DAMPING = 1e-7  # added to the Fisher diagonal (oBERT's dampening): weights with no gradient rank by magnitude
+DAMPING = 0.01  # of a kernel's mean Fisher diagonal, added to each entry (GPTQ's relative dampening)
 
 
-def loss_gradients(model, batches, variables):
+def loss_gradients(model, batches, variables, loss):
     """Yields, for each (features, labels) batch, [dL/dv as float32 NumPy for v in `variables`].
 
-    L is the model's compiled loss (the distillation loss with a teacher) in inference mode (no dropout).
+    L is `loss` (the task's: labels, not a teacher's outputs, since a student that starts as its teacher
+    has a distillation loss of zero and no gradient) of the model in inference mode (no dropout).
     Under mixed_float16 (a LossScaleOptimizer) the loss is scaled by LOSS_SCALE, halved until no gradient
     overflows. Under a strategy of several replicas `batches` is a tf.data.Dataset of global batches,
     split between the replicas as training splits them; their gradients add up to the batch's.
@@ -33,9 +34,9 @@ def loss_gradients(model, batches, variables):
 
     def replica_gradients(features, labels, scale):
         with tf.GradientTape() as tape:
-            loss = model.loss(labels, model(features, training=False)) * scale
+            value = loss(labels, model(features, training=False)) * scale
         # An embedding's gradient comes as IndexedSlices: made dense, to be summed and squared.
-        return [tf.cast(tf.convert_to_tensor(g), tf.float32) / scale for g in tape.gradient(loss, variables)]
+        return [tf.cast(tf.convert_to_tensor(g), tf.float32) / scale for g in tape.gradient(value, variables)]
 
     if strategy.num_replicas_in_sync > 1:
         if not isinstance(batches, tf.data.Dataset):
@@ -71,39 +72,58 @@ def find_wrappers(model, wrapper_class=PruneLowMagnitude):
     return found
 
 
-def fisher_scores(model, batches):
-    """{wrapped layer's name: w^2 (mean over `batches` of (dL/dw)^2 + DAMPING) / 2} for each tfmot-pruned
-    weight (the kernel, or the embedding matrix) of `model`, as float32 NumPy. A pruned weight scores 0."""
+def fisher_diagonals(model, batches, loss):
+    """{wrapped layer's name: the mean over `batches` of (dL/dw)^2} for each tfmot-pruned weight (the
+    kernel, or the embedding matrix) of `model`, as float32 NumPy: the empirical Fisher's diagonal."""
     weights = {name: wrapper.pruning_vars[0][0] for name, wrapper in find_wrappers(model).items()}
     squares, count = None, 0
-    for gradients in loss_gradients(model, batches, list(weights.values())):
+    for gradients in loss_gradients(model, batches, list(weights.values()), loss):
         batch_squares = [np.square(g) for g in gradients]
         squares = batch_squares if squares is None else [s + b for s, b in zip(squares, batch_squares)]
         count += 1
-    return {name: np.square(np.asarray(tf.cast(w, tf.float32))) * (s / count + DAMPING) / 2
-            for (name, w), s in zip(weights.items(), squares)}
+    return {name: s / count for name, s in zip(weights, squares)}
+
+
+def fisher_scores(model, batches, loss):
+    """{wrapped layer's name: w^2 (F + DAMPING x mean(F)) / 2}, F its `fisher_diagonals`. A pruned weight
+    scores 0 (the forward passes that computed F masked its kernel)."""
+    weights = {name: wrapper.pruning_vars[0][0] for name, wrapper in find_wrappers(model).items()}
+    return {name: np.square(np.asarray(tf.cast(weights[name], tf.float32))) * (f + DAMPING * f.mean()) / 2
+            for name, f in fisher_diagonals(model, batches, loss).items()}
 
 
 def rank_by(pruning, score):
     """Makes tfmot's mask update of one wrapper rank `score` (a variable of the weight's shape, >= 0)
     instead of the weight's magnitude. `pruning`: the wrapper's `pruning_obj` (pruning_impl.Pruning), whose
-    `_maybe_update_block_mask(weight)` (blocks pooled, then the top share kept) is where magnitude enters."""
+    `_maybe_update_block_mask(weight)` (blocks pooled, then the top share kept) is where magnitude enters.
+    A score of all zeros (never set) would keep every weight, so it fails the update instead."""
     update = pruning._maybe_update_block_mask
-    pruning._maybe_update_block_mask = lambda weight: update(tf.convert_to_tensor(score))
+
+    def update_by_score(weight):
+        value = tf.convert_to_tensor(score)
+        with tf.control_dependencies([tf.debugging.assert_positive(
+                tf.reduce_max(value), message=f"{score.name}: no score set before this mask update of "
+                f"{weight.name} (FisherPruningStep sets them)")]):
+            return update(tf.identity(value))
+
+    pruning._maybe_update_block_mask = update_by_score
 
 
 class FisherPruningStep(tfmot.sparsity.keras.UpdatePruningStep):
     """tfmot's UpdatePruningStep that also sets `scores` ({layer name: variable}, which `rank_by` handed the
-    wrappers) to `fisher_scores` over `score_batches` before each batch whose step updates the masks
-    (the same batches at every update: a resumed run ranks as the uninterrupted one)."""
+    wrappers) to `fisher_scores` over `score_batches` ((features, labels) training batches, the same at every
+    update: a resumed run ranks as the uninterrupted one) and `loss` before each batch whose step updates
+    the masks."""
 
-    def __init__(self, schedule, scores, score_batches):
+    def __init__(self, schedule, scores, score_batches, loss):
+        if score_batches is None:
+            raise ValueError("FisherPruningStep needs score_batches, the training batches it scores the weights on")
         super().__init__()
-        self.schedule, self.scores, self.score_batches = schedule, scores, score_batches
+        self.schedule, self.scores, self.score_batches, self.loss = schedule, scores, score_batches, loss
 
     def on_train_batch_begin(self, batch, logs=None):
         super().on_train_batch_begin(batch, logs)
         step = int(self.model.optimizer.iterations.numpy()) + 1  # the step the wrappers count this batch as
         if bool(self.schedule(tf.constant(step, tf.int64))[0]):
-            for name, value in fisher_scores(self.model, self.score_batches).items():
+            for name, value in fisher_scores(self.model, self.score_batches, self.loss).items():
                 self.scores[name].assign(value)

@@ -156,19 +156,19 @@ def group_scores(wrappers):
     return np.sqrt(np.asarray(squares))
 
 
-def taylor_scores(model, batches):
+def taylor_scores(model, batches, loss):
     """{layer index: {"heads": scores, "neurons": scores}}: each group's mean over `batches` of |dL/dm|.
 
     m is the group's mask entry, which multiplies all its weights: dL/dm = sum over the group's weights
-    (in all four head kernels, or both neuron kernels) of w x dL/dw. L and `batches` as in
-    `loss_gradients` (the compiled loss in inference mode; loss scaling; replicas). A pruned group scores 0.
+    (in all four head kernels, or both neuron kernels) of w x dL/dw. L is `loss` (the task's), `batches`
+    as in `loss_gradients` (inference mode; loss scaling; replicas). A pruned group scores 0.
     """
     layers = _by_layer(masked_layers(model))
     parts = [(i, kind, wrapper) for i, found in layers.items() for kind in ("heads", "neurons")
              for wrapper in found[kind]]
     pairs = [(i, kind, wrapper, variable) for i, kind, wrapper in parts for variable, _ in wrapper.masked_weights()]
     totals, count = {}, 0
-    for gradients in loss_gradients(model, batches, [variable for *_, variable in pairs]):
+    for gradients in loss_gradients(model, batches, [variable for *_, variable in pairs], loss):
         derivative = {}
         for (i, kind, wrapper, variable), gradient in zip(pairs, gradients):
             product = tf.cast(variable, tf.float32) * gradient
@@ -246,16 +246,17 @@ class StructuredPruning(keras.callbacks.Callback):
     (TensorBoard's batch_heads_kept, batch_neurons_kept).
 
     score: "magnitude", or "taylor" with `score_batches` (a few (features, labels) training batches, the
-    same at every update: a resumed run ranks as the uninterrupted one).
+    same at every update: a resumed run ranks as the uninterrupted one) and `score_loss` (the task's).
     """
 
-    def __init__(self, schedule, ranking="per_layer", score="magnitude", score_batches=None):
+    def __init__(self, schedule, ranking="per_layer", score="magnitude", score_batches=None, score_loss=None):
         super().__init__()
         if score not in SCORES:
             raise ValueError(f"score={score!r}: expected one of {', '.join(SCORES)}")
-        if score == "taylor" and score_batches is None:
-            raise ValueError("score=taylor needs score_batches, the training batches it scores the groups on")
-        self.schedule, self.ranking = schedule, ranking
+        if score == "taylor" and (score_batches is None or score_loss is None):
+            raise ValueError("score=taylor needs score_batches and score_loss, the training batches and the loss "
+                             "it scores the groups on")
+        self.schedule, self.ranking, self.score_loss = schedule, ranking, score_loss
         self.score_batches = score_batches if score == "taylor" else None
         self.kept = None  # (heads, neurons) kept, counted when the masks change, not at every step
 
@@ -270,7 +271,8 @@ class StructuredPruning(keras.callbacks.Callback):
         step = int(self.model.optimizer.iterations.numpy()) + 1
         should_prune, sparsity = self.schedule(tf.constant(step, tf.int64))
         if bool(should_prune):
-            scores = taylor_scores(self.model, self.score_batches) if self.score_batches is not None else None
+            scores = (taylor_scores(self.model, self.score_batches, self.score_loss)
+                      if self.score_batches is not None else None)
             update_masks(self.model, float(sparsity), self.ranking, scores)
             self._count()
 

@@ -163,7 +163,7 @@ def test_taylor_scores_are_the_loss_derivative_by_each_groups_mask(checkpoint):
     model(batch())
     rng = np.random.default_rng(1)
     batches = [(batch(seed=seed), rng.integers(0, 3, 3)) for seed in (0, 1)]
-    scores = structured.taylor_scores(model, batches)
+    scores = structured.taylor_scores(model, batches, model.loss)
     heads, neurons = structured.kept_groups(model)
 
     def loss(features, labels):
@@ -194,13 +194,13 @@ def test_taylor_scores_under_mixed_float16_are_the_float32_ones(checkpoint, monk
     monkeypatch.setattr(scores, "LOSS_SCALE", first_scale)
     batches = [(batch(seed=0), np.array([0, 1, 2]))]
     _, model, _ = masked_classifier(checkpoint)
-    expected = structured.taylor_scores(model, batches)
+    expected = structured.taylor_scores(model, batches, model.loss)
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         _, model, _ = masked_classifier(checkpoint)
         model.compile(keras.mixed_precision.LossScaleOptimizer(keras.optimizers.Adam(1e-2)),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        found = structured.taylor_scores(model, batches)
+        found = structured.taylor_scores(model, batches, model.loss)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     for i in range(2):
@@ -230,8 +230,8 @@ def test_callback_scores_by_taylor_on_its_batches(checkpoint):
     _, model, _ = masked_classifier(checkpoint)
     batches = [(batch(seed=0), np.array([0, 1, 2]))]
     schedule = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=1, frequency=100)
-    callback = structured.StructuredPruning(schedule, score="taylor", score_batches=batches)
-    expected = structured.taylor_scores(model, batches)
+    callback = structured.StructuredPruning(schedule, score="taylor", score_batches=batches, score_loss=model.loss)
+    expected = structured.taylor_scores(model, batches, model.loss)
     taylor = {i: sorted(np.argsort(-expected[i]["heads"], kind="stable")[:2]) for i in range(2)}
     by_layer = structured._by_layer(structured.masked_layers(model))
     norms = {i: sorted(np.argsort(-structured.group_scores(by_layer[i]["heads"]), kind="stable")[:2])
@@ -397,19 +397,19 @@ rng = np.random.default_rng(0)
 x = {"input_word_ids": rng.integers(5, 99, (6, 7)).astype(np.int32), "input_mask": np.ones((6, 7), np.int32),
      "input_type_ids": np.zeros((6, 7), np.int32)}
 five = tf.data.Dataset.from_tensors(({k: v[:5] for k, v in x.items()}, np.arange(5) % 2))
-mirrored_scores = structured.taylor_scores(model, five)
+mirrored_scores = structured.taylor_scores(model, five, model.loss)
 alone = bert_keras.load_encoder(sys.argv[1])  # the same model on one device
 single = bert_keras.build_classifier(structured.wrap_encoder(alone.encoder, alone.config)[0], 2, 0.0)
 single.compile(keras.optimizers.Adam(1e-2), losses.task_loss(glue_tasks.get_task("rte")))
 single.set_weights(model.get_weights())
-single_scores = structured.taylor_scores(single, five)
+single_scores = structured.taylor_scores(single, five, single.loss)
 # float sums in another order: each layer's error against its largest score (a score summed from
 # cancelling terms may be small, and its own relative error large)
 score_error = max(float(np.abs(mirrored_scores[i][k] - single_scores[i][k]).max() / single_scores[i][k].max())
                   for i in single_scores for k in ("heads", "neurons"))
 schedule = tfmot.sparsity.keras.PolynomialDecay(0.25, 0.5, begin_step=1, end_step=3, frequency=1)
 scored = tf.data.Dataset.from_tensors((x, np.arange(6) % 2))  # split between the replicas as training's
-pruning = structured.StructuredPruning(schedule, score="taylor", score_batches=scored)
+pruning = structured.StructuredPruning(schedule, score="taylor", score_batches=scored, score_loss=model.loss)
 model.fit(x, np.arange(6) % 2, batch_size=6, epochs=4, verbose=0, callbacks=[pruning])
 wrappers = structured.masked_layers(model)
 masks = [[m.numpy() for m in strategy.experimental_local_results(w.mask)] for w in wrappers.values()]

@@ -120,7 +120,8 @@ class RunConfig:
         "neurons by their weights' L2 norm. fisher (single weights): w^2 x the mean squared gradient over 16 "
         "training batches at each update, the second-order estimate of the loss a weight's removal costs "
         "(oBERT's, diagonal). taylor (heads and neurons): |dL/dmask| of each group over the same batches, the "
-        "first-order one.", identity=True, choices=("magnitude", "fisher", "taylor"))
+        "first-order one. With --sparsity_ranking global, fisher ranks within each kernel's share of the global "
+        "magnitude ranking.", identity=True, choices=("magnitude", "fisher", "taylor"))
     pruning_schedule: str = _field("polynomial_decay", "tfmot's PolynomialDecay (power 3) or ConstantSparsity.",
                                    identity=True, choices=("polynomial_decay", "constant"))
     initial_sparsity: float = _field(0.0, "PolynomialDecay's starting sparsity.", identity=True)
@@ -297,5 +298,11 @@ def check(config):
         raise ConfigError("pruning_score=fisher: scores single weights, so it needs target_sparsity > 0, "
                           "pruning_structure=weights and no sparsity_m_by_n (for heads and neurons: "
                           "pruning_score=taylor)")
+    if config.pruning_score == "fisher" and config.prune_word_embeddings:
+        raise ConfigError("pruning_score=fisher with prune_word_embeddings: the rows of tokens that the 16 "
+                          "scoring batches lack get no gradient and would go first; prune them by magnitude")
+    if config.pruning_score != "magnitude" and config.distribution_strategy == "tpu":
+        raise ConfigError(f"pruning_score={config.pruning_score}: scores in eager steps, which a TPU does not "
+                          "run; use pruning_score=magnitude")
     if config.distribution_strategy == "tpu" and config.padding != "fixed":
         raise ConfigError("distribution_strategy tpu needs padding fixed (a TPU compiles one program a shape)")

@@ -100,7 +100,8 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None, sco
 
     dense_kernels: {layer name: kernel} that a global sparsity ranking ranks (the weights training
     starts from, --init_from's when given); default: the pretrained encoder's. score_batches: the
-    training batches --pruning_score taylor (heads and neurons) or fisher (weights) scores on.
+    training batches --pruning_score taylor (heads and neurons) or fisher (weights) scores on, with their
+    labels and the task's loss, not the teacher's outputs.
     """
     schedule = None
     structure = config.pruned and config.pruning_structure == "heads_and_neurons"
@@ -120,10 +121,10 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None, sco
     pruning_callback = None
     if structure:
         pruning_callback = structured.StructuredPruning(schedule, config.sparsity_ranking, config.pruning_score,
-                                                        score_batches)
+                                                        score_batches, losses.task_loss(task))
     elif weight_scores:
         timing = next(iter(schedule.values())) if isinstance(schedule, dict) else schedule  # one timing for all
-        pruning_callback = scores.FisherPruningStep(timing, weight_scores, score_batches)
+        pruning_callback = scores.FisherPruningStep(timing, weight_scores, score_batches, losses.task_loss(task))
     elif config.pruned:
         pruning_callback = tfmot.sparsity.keras.UpdatePruningStep()
     model = bert_keras.build_classifier(encoder, task.num_outputs, pretrained.config.hidden_dropout_prob,
