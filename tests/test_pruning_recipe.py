@@ -145,15 +145,17 @@ def test_the_distill_pipeline_trains_the_teacher_then_each_student(minilm_dir, t
     out = tmp_path / "mrpc"
     flags = short_run_flags(minilm_dir, str(out), "--distill", "--target_sparsity=0.8", "--max_steps=6",
                             "--teacher_epochs=0.1", "--pruning_begin_step=0", "--pruning_end_step=4",
-                            "--pruning_frequency=2", "--learning_rate_schedule=rewarm", "--seed=2")
+                            "--pruning_frequency=2", "--learning_rate_schedule=rewarm", "--pruning_score=fisher",
+                            "--seed=2")
     train_in_process(flags)
     dense, student = out / "dense", out / "sparsity_0.8"
     assert run_folder.is_finished(str(dense)) and run_folder.is_finished(str(student))
     teacher = RunConfig.load(str(dense))
     assert (teacher.target_sparsity, teacher.teacher, teacher.learning_rate_schedule, teacher.num_train_epochs,
-            teacher.pruning_end_step) == (0.0, None, "linear", 0.1, None)
+            teacher.pruning_end_step, teacher.pruning_score) == (0.0, None, "linear", 0.1, None, "magnitude")
     config = RunConfig.load(str(student))
-    assert (config.target_sparsity, config.teacher, config.init_from) == (0.8, str(dense), str(dense))
+    assert (config.target_sparsity, config.teacher, config.init_from, config.pruning_score) == (
+        0.8, str(dense), str(dense), "fisher")
     assert run_folder.read_results(str(student))["sparsity"]["pruned"]["sparsity"] == pytest.approx(0.8, abs=1e-3)
     # The summary puts the student beside its dense run and names its teacher.
     from training import summary

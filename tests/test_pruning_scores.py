@@ -257,6 +257,7 @@ print(json.dumps({"same": bool(same), "zeros": bool(zeros), "score_error": score
     assert found["sparsity"][0] == pytest.approx(0.5, abs=0.01) and found["sparsity"][1] == pytest.approx(0.5, abs=0.01)
 
 
+@pytest.mark.slow  # ~100 s; the default run's budget is 15 minutes: the --distill pipeline test runs fisher
 def test_train_py_prunes_by_fisher(minilm_dir, tmp_path):
     """Two steps of train.py on RTE, half of each kernel pruned at the first (on the pretrained weights):
     the zeros are not the smallest weights, as they would be by magnitude, and the run records its score."""
