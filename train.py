@@ -240,9 +240,10 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
         dense_kernels = export.export_kernels(config.init_from, task, task_model.select(pretrained.encoder, config),
                                               "--init_from")
     score_batches = None  # the first batches of the first epoch, the same at every update and on resume
-    if config.pruning_score in ("taylor", "fisher"):  # scored on the task's labels, not the teacher's outputs
+    if config.pruning_score in ("taylor", "fisher"):  # fisher: on the labels alone, not the teacher's outputs
         score_batches = distribution.distributed(data.training_batches(
-            config, run_data.train, 1).take(scores.SCORE_BATCHES).cache())
+            config, run_data.train, 1, teacher_outputs=teacher if config.pruning_score == "taylor" else None
+        ).take(scores.SCORE_BATCHES).cache())
     with strategy.scope():
         trained = build_training_model(config, pretrained, task, plan, dense_kernels, score_batches)
         if config.init_from:

@@ -23,8 +23,8 @@ DAMPING = 0.01  # of a kernel's mean Fisher diagonal, added to each entry (GPTQ'
 def loss_gradients(model, batches, variables, loss):
     """Yields, for each (features, labels) batch, [dL/dv as float32 NumPy for v in `variables`].
 
-    L is `loss` (the task's: labels, not a teacher's outputs, since a student that starts as its teacher
-    has a distillation loss of zero and no gradient) of the model in inference mode (no dropout).
+    L is `loss` of the model in inference mode (no dropout): for fisher the task's on the labels (a student
+    that starts as its teacher has a distillation loss of zero and no gradient), for taylor the run's.
     Under mixed_float16 (a LossScaleOptimizer) the loss is scaled by LOSS_SCALE, halved until no gradient
     overflows. Under a strategy of several replicas `batches` is a tf.data.Dataset of global batches,
     split between the replicas as training splits them; their gradients add up to the batch's.

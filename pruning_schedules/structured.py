@@ -160,7 +160,7 @@ def taylor_scores(model, batches, loss):
     """{layer index: {"heads": scores, "neurons": scores}}: each group's mean over `batches` of |dL/dm|.
 
     m is the group's mask entry, which multiplies all its weights: dL/dm = sum over the group's weights
-    (in all four head kernels, or both neuron kernels) of w x dL/dw. L is `loss` (the task's), `batches`
+    (in all four head kernels, or both neuron kernels) of w x dL/dw. L is `loss` (the run's), `batches`
     as in `loss_gradients` (inference mode; loss scaling; replicas). A pruned group scores 0.
     """
     layers = _by_layer(masked_layers(model))
@@ -246,7 +246,7 @@ class StructuredPruning(keras.callbacks.Callback):
     (TensorBoard's batch_heads_kept, batch_neurons_kept).
 
     score: "magnitude", or "taylor" with `score_batches` (a few (features, labels) training batches, the
-    same at every update: a resumed run ranks as the uninterrupted one) and `score_loss` (the task's).
+    same at every update: a resumed run ranks as the uninterrupted one) and `score_loss` (the run's).
     """
 
     def __init__(self, schedule, ranking="per_layer", score="magnitude", score_batches=None, score_loss=None):
