@@ -72,10 +72,15 @@ def find_wrappers(model, wrapper_class=PruneLowMagnitude):
     return found
 
 
+def pruned_weights(model):
+    """{wrapped layer's name: the weight tfmot prunes (the kernel, or the embedding matrix)} of `model`."""
+    return {name: wrapper.pruning_vars[0][0] for name, wrapper in find_wrappers(model).items()}
+
+
 def fisher_diagonals(model, batches, loss):
-    """{wrapped layer's name: the mean over `batches` of (dL/dw)^2} for each tfmot-pruned weight (the
-    kernel, or the embedding matrix) of `model`, as float32 NumPy: the empirical Fisher's diagonal."""
-    weights = {name: wrapper.pruning_vars[0][0] for name, wrapper in find_wrappers(model).items()}
+    """{wrapped layer's name: the mean over `batches` of (dL/dw)^2} for each `pruned_weights` w of `model`,
+    as float32 NumPy: the empirical Fisher's diagonal."""
+    weights = pruned_weights(model)
     squares, count = None, 0
     for gradients in loss_gradients(model, batches, list(weights.values()), loss):
         batch_squares = [np.square(g) for g in gradients]
@@ -87,7 +92,7 @@ def fisher_diagonals(model, batches, loss):
 def fisher_scores(model, batches, loss):
     """{wrapped layer's name: w^2 (F + DAMPING x mean(F)) / 2}, F its `fisher_diagonals`. A pruned weight
     scores 0 (the forward passes that computed F masked its kernel)."""
-    weights = {name: wrapper.pruning_vars[0][0] for name, wrapper in find_wrappers(model).items()}
+    weights = pruned_weights(model)
     return {name: np.square(np.asarray(tf.cast(weights[name], tf.float32))) * (f + DAMPING * f.mean()) / 2
             for name, f in fisher_diagonals(model, batches, loss).items()}
 

@@ -163,10 +163,8 @@ def taylor_scores(model, batches, loss):
     (in all four head kernels, or both neuron kernels) of w x dL/dw. L is `loss` (the run's), `batches`
     as in `loss_gradients` (inference mode; loss scaling; replicas). A pruned group scores 0.
     """
-    layers = _by_layer(masked_layers(model))
-    parts = [(i, kind, wrapper) for i, found in layers.items() for kind in ("heads", "neurons")
-             for wrapper in found[kind]]
-    pairs = [(i, kind, wrapper, variable) for i, kind, wrapper in parts for variable, _ in wrapper.masked_weights()]
+    pairs = [(i, kind, wrapper, variable) for i, found in _by_layer(masked_layers(model)).items()
+             for kind in ("heads", "neurons") for wrapper in found[kind] for variable, _ in wrapper.masked_weights()]
     totals, count = {}, 0
     for gradients in loss_gradients(model, batches, [variable for *_, variable in pairs], loss):
         derivative = {}
