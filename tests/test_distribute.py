@@ -100,6 +100,7 @@ def test_mirrored_run_killed_and_resumed_trains_as_one_device(pruned_run, dropou
     assert_trained_alike(run, pruned_run)
 
 
+@pytest.mark.slow  # ~180 s; the mirrored test above and test_distillation's one-device student run by default
 def test_a_distilled_run_on_two_replicas_trains_as_one_device(distilled_run, pruned_run, dropout_free_minilm,
                                                               tmp_path):
     """Each example's teacher output travels with it to its replica, and the distillation loss is averaged
