@@ -8,7 +8,7 @@ BERT folder), its head seeded, exported by `training.export.export` (the export 
 evaluate.py), loaded back with tf.saved_model.load and called through `serving_default` on raw
 strings. The peer: transformers' "text-classification" pipeline (BertForSequenceClassification,
 PyTorch, its fast tokenizer) holding the same encoder, pooler and head weights. Both serve float32
-on all cores, in this one process, one after the other.
+on all cores, in this one process: our models first, the peer after them.
 
 Two sets of texts: SST-2's dev sentences ("sst2"), and the training sentences joined 16 at a time
 ("long", truncated by both sides at --max_seq_length). Rows: batch-1 latency (median and 90th
@@ -16,8 +16,9 @@ percentile over --requests single requests, after --warmup_requests) and batch t
 (examples/s over the whole set, after one untimed pass over its first batches). The two sides'
 probabilities are compared on every text (`max_abs_probability_difference`). With
 --structured_sparsities, our model with that share of each layer's heads and neurons sliced out
-(`--pruning_structure heads_and_neurons`'s export) is served on the same texts too, its speed-up over
-our dense one in the same run, and each model's parameters and SavedModel bytes. With --tflite, each
+(`--pruning_structure heads_and_neurons`'s export) is served on the same texts too, interleaved with
+our dense one (in blocks of 20 requests or 4 batches, the order rotating: a slower minute of a shared
+machine slows every model alike), its speed-up over it, and each model's parameters and SavedModel bytes. With --tflite, each
 model's TensorFlow Lite files (training.tflite: float, dynamic range, full integer) and their
 batch-1 latency on the SST-2 rows' token ids against the SavedModel's `serve_token_ids` on the same
 ids (the tokenizer left out on both sides). Prints one JSON line.
@@ -119,16 +120,43 @@ def saved_model_bytes(path):
             footprint["saved_model_gzip_bytes"]}
 
 
-def measure(classify, texts):
-    """Latency of single requests (ms: median, p90), throughput in batches (examples/s), P(class 1) of each text."""
-    latencies = latencies_s(lambda text: classify([text], 1), texts[:FLAGS.warmup_requests + FLAGS.requests])
-    classify(texts[:4 * FLAGS.batch_size], FLAGS.batch_size)  # warm-up: the batch shapes
-    start = time.perf_counter()
-    probabilities = classify(texts, FLAGS.batch_size)
-    seconds = time.perf_counter() - start
-    return {"latency_ms_median": round(1000 * float(np.median(latencies)), 2),
-            "latency_ms_p90": round(1000 * float(np.percentile(latencies, 90)), 2),
-            "batch_examples_per_s": round(len(texts) / seconds, 1)}, probabilities
+# Models take turns in blocks of this many requests (batches): a model's first call after another's finds the
+# caches holding the other's weights, a cost that serving one model does not pay and that would fall hardest
+# on the smallest model, whose weights could stay in cache.
+REQUEST_BLOCK, BATCH_BLOCK = 20, 4
+
+
+def measure(classifiers, texts):
+    """Each of `classifiers` ({name: classify}) on `texts`, interleaved: batch-1 latency (ms: median, p90)
+    and throughput in batches (examples/s), the models taking turns block by block in rotating order, so
+    that a slower minute of a shared machine slows every model alike.
+    Returns ({name: row}, {name: P(class 1) of each text})."""
+    requests = texts[:FLAGS.warmup_requests + FLAGS.requests]
+    for classify in classifiers.values():
+        for text in requests[:FLAGS.warmup_requests]:
+            classify([text], 1)
+        classify(texts[:4 * FLAGS.batch_size], FLAGS.batch_size)  # warm-up: the batch shapes
+    latencies, _ = interleaved(classifiers, [[text] for text in requests[FLAGS.warmup_requests:]], 1, REQUEST_BLOCK)
+    batches = [texts[i:i + FLAGS.batch_size] for i in range(0, len(texts), FLAGS.batch_size)]
+    seconds, probabilities = interleaved(classifiers, batches, FLAGS.batch_size, BATCH_BLOCK)
+    rows = {name: {"latency_ms_median": round(1000 * float(np.median(latencies[name])), 2),
+                   "latency_ms_p90": round(1000 * float(np.percentile(latencies[name], 90)), 2),
+                   "batch_examples_per_s": round(len(texts) / sum(seconds[name]), 1)} for name in classifiers}
+    return rows, {name: np.concatenate(p) for name, p in probabilities.items()}
+
+
+def interleaved(classifiers, inputs, batch_size, block):
+    """({name: seconds of each input}, {name: its outputs}): the inputs in blocks of `block`, each block
+    classified by every model in turn, the first model of the turn rotating from block to block."""
+    names = list(classifiers)
+    seconds, outputs = {name: [] for name in names}, {name: [] for name in names}
+    for b, first in enumerate(range(0, len(inputs), block)):
+        for name in names[b % len(names):] + names[:b % len(names)]:
+            for texts in inputs[first:first + block]:
+                start = time.perf_counter()
+                outputs[name].append(classifiers[name](texts, batch_size))
+                seconds[name].append(time.perf_counter() - start)
+    return seconds, outputs
 
 
 def latencies_s(call, requests):
@@ -199,37 +227,34 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     texts = texts_to_serve()
     with tempfile.TemporaryDirectory() as tmp:
-        model = export_ours(os.path.join(tmp, "saved_model"))
-        ours = our_classifier(os.path.join(tmp, "saved_model"))
-        peer = peer_pipeline(model)
+        paths = {"0": os.path.join(tmp, "saved_model")}
+        paths.update({s: os.path.join(tmp, f"structured_{s}") for s in FLAGS.structured_sparsities})
+        models = {sparsity: export_ours(path, float(sparsity)) for sparsity, path in paths.items()}
+        sizes = {sparsity: {"parameters": models[sparsity].count_params(), **saved_model_bytes(path)}
+                 for sparsity, path in paths.items()}
+        ours = {sparsity: our_classifier(path) for sparsity, path in paths.items()}
+        peer = peer_pipeline(models["0"])
         rows = {}
         for name, batch in texts.items():
-            our_row, our_p = measure(ours, batch)
-            peer_row, peer_p = measure(peer, batch)
+            our_rows, our_p = measure(ours, batch)
+            peer_rows, peer_p = measure({"peer": peer}, batch)  # after ours: TensorFlow and torch not interleaved
+            dense, peer_row = our_rows["0"], peer_rows["peer"]
             rows[name] = {
-                "texts": len(batch), "saved_model": our_row, "transformers_pipeline": peer_row,
-                "latency_ratio_peer_over_ours": round(peer_row["latency_ms_median"] / our_row["latency_ms_median"], 2),
+                "texts": len(batch), "saved_model": dense, "transformers_pipeline": peer_row,
+                "latency_ratio_peer_over_ours": round(peer_row["latency_ms_median"] / dense["latency_ms_median"], 2),
                 "throughput_ratio_ours_over_peer": round(
-                    our_row["batch_examples_per_s"] / peer_row["batch_examples_per_s"], 2),
-                "max_abs_probability_difference": float(np.abs(our_p - peer_p).max())}
-        dense_parameters = model.count_params()
-        sizes = {"0": {"parameters": dense_parameters, **saved_model_bytes(os.path.join(tmp, "saved_model"))}}
+                    dense["batch_examples_per_s"] / peer_row["batch_examples_per_s"], 2),
+                "max_abs_probability_difference": float(np.abs(our_p["0"] - peer_p["peer"]).max())}
+            for sparsity in FLAGS.structured_sparsities:
+                row = our_rows[sparsity]
+                rows[name][f"structured_{sparsity}"] = {
+                    **row, "latency_speedup_over_dense": round(dense["latency_ms_median"] / row["latency_ms_median"], 2),
+                    "throughput_speedup_over_dense": round(
+                        row["batch_examples_per_s"] / dense["batch_examples_per_s"], 2)}
         lite = {}
         if FLAGS.tflite:
-            lite["0"] = tflite_row(os.path.join(tmp, "saved_model"), texts, os.path.join(tmp, "tflite_0"))
-        for sparsity in FLAGS.structured_sparsities:
-            path = os.path.join(tmp, f"structured_{sparsity}")
-            sliced = export_ours(path, float(sparsity))
-            sizes[sparsity] = {"parameters": sliced.count_params(), **saved_model_bytes(path)}
-            if FLAGS.tflite:
-                lite[sparsity] = tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
-            for name, batch in texts.items():
-                row, _ = measure(our_classifier(path), batch)
-                dense = rows[name]["saved_model"]
-                latency = dense["latency_ms_median"] / row["latency_ms_median"]
-                throughput = row["batch_examples_per_s"] / dense["batch_examples_per_s"]
-                rows[name][f"structured_{sparsity}"] = {**row, "latency_speedup_over_dense": round(latency, 2),
-                                                        "throughput_speedup_over_dense": round(throughput, 2)}
+            lite = {sparsity: tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
+                    for sparsity, path in paths.items()}
     common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
                        "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes,
                        **({"tflite": lite} if FLAGS.tflite else {})})

@@ -250,6 +250,26 @@ def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
         assert lite["tokenizer_latency_ms_median"] > 0, lite
 
 
+def test_serving_models_take_turns_block_by_block():
+    """serving_speed.interleaved: every model classifies every input, its outputs in input order, the
+    models taking turns a block at a time, the first of each turn rotating."""
+    from benchmarks import serving_speed
+
+    calls = []
+
+    def model(name):
+        def classify(texts, batch_size):
+            calls.append(name)
+            return [f"{name}:{t}" for t in texts]
+        return classify
+
+    inputs = [[i] for i in range(7)]
+    seconds, outputs = serving_speed.interleaved({"a": model("a"), "b": model("b")}, inputs, 1, 3)
+    assert calls == list("aaabbb" + "bbbaaa" + "ab")
+    assert outputs == {name: [[f"{name}:{i}"] for i in range(7)] for name in "ab"}
+    assert [len(s) for s in seconds.values()] == [7, 7] and all(t >= 0 for s in seconds.values() for t in s)
+
+
 @pytest.mark.parametrize("precision", ["float16", "bfloat16"])
 def test_peer_step_scales_the_loss_in_float16_only(minilm_dir, precision):
     """The peer's 16-bit steps (benchmarks/peer.py): float16 with dynamic loss scaling, as Keras'
