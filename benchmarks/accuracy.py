@@ -65,9 +65,10 @@ def peer_row(task, seed, common_flags):
 # block: the recipe pruning 1x4 blocks (tfmot's block_size); structured: the recipe removing whole
 # heads and neurons (--pruning_structure heads_and_neurons), ranked by their weights' norms; taylor:
 # the same ranked by the first-order estimate of their loss (--pruning_score taylor); fisher: the recipe
-# ranking single weights by the diagonal Fisher score (--pruning_score fisher) instead of magnitude.
+# ranking single weights by the diagonal Fisher score (--pruning_score fisher) instead of magnitude;
+# fisher_global: every kernel's Fisher scores ranked together (--sparsity_ranking global).
 RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "block", "structured", "taylor",
-           "fisher")
+           "fisher", "fisher_global")
 
 
 def recipe_flags(recipe, epochs, initial_sparsity):
@@ -79,7 +80,8 @@ def recipe_flags(recipe, epochs, initial_sparsity):
                      "global": {"sparsity_ranking": "global"}, "block": {"block_size": "1,4"},
                      "structured": {"pruning_structure": "heads_and_neurons"},
                      "taylor": {"pruning_structure": "heads_and_neurons", "pruning_score": "taylor"},
-                     "fisher": {"pruning_score": "fisher"}}.get(recipe, {}))
+                     "fisher": {"pruning_score": "fisher"},
+                     "fisher_global": {"pruning_score": "fisher", "sparsity_ranking": "global"}}.get(recipe, {}))
     return [f"--{k}={v}" for k, v in settings.items()], recipe != "no_teacher"
 
 

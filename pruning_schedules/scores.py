@@ -6,6 +6,8 @@ et al. 1990, Hassibi & Stork 1993): the loss a weight's removal costs to second 
 (Kurtic et al. 2022) at block size 1. The masks stay tfmot's: `rank_by` hands a wrapper's mask update
 the score instead of the kernel, so thresholds, blocks, schedules and strip_pruning work as before, and
 `FisherPruningStep` (tfmot's UpdatePruningStep, plus the scores) recomputes the scores before each update.
+Ranked globally (`GlobalShare`), every kernel's scores are ranked together, as oBERT ranks them, and each
+kernel's sparsity at an update is its share of the weights below the one threshold.
 structured.taylor_scores (heads and neurons) shares `loss_gradients`.
 """
 
@@ -18,6 +20,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 SCORE_BATCHES = 16  # training batches each score averages over (512 examples at batch 32)
 LOSS_SCALE = 2.0 ** 15  # the first loss scale under mixed_float16 (Keras' initial one)
 DAMPING = 0.01  # of a kernel's mean Fisher diagonal, added to each entry (GPTQ's relative dampening)
+MAX_LAYER_SPARSITY = 0.99  # global ranking's cap on one kernel
 
 
 def loss_gradients(model, batches, variables, loss):
@@ -97,6 +100,42 @@ def fisher_scores(model, batches, loss):
             for name, f in fisher_diagonals(model, batches, loss).items()}
 
 
+def global_sparsities(kernels, target_sparsity):
+    """{layer name: sparsity}: each kernel's share of the weights below one global threshold of |value|.
+
+    Magnitude pruning ranks each kernel on its own, so every kernel loses the same share; ranked
+    together, a kernel of small weights loses more and one of large weights less, and the pruned
+    kernels as a whole reach `target_sparsity` (Gale et al., 2019, "The State of Sparsity").
+
+    Args:
+      kernels: {layer name: array}. What is ranked: the weights the run starts from, or their scores.
+      target_sparsity: float in [0, 1). The share of all their weights to prune.
+    """
+    if not 0.0 <= target_sparsity < 1.0:
+        raise ValueError(f"target_sparsity={target_sparsity}: expected a fraction in [0, 1)")
+    magnitudes = {name: np.abs(np.asarray(k, np.float32)).ravel() for name, k in kernels.items()}
+    everything = np.sort(np.concatenate(list(magnitudes.values())))
+    threshold = everything[int(target_sparsity * everything.size)]  # the smallest magnitude kept
+    # Capped below 1: tfmot keeps at least one weight of a kernel, and a kernel of nothing but zeros
+    # would cut the network.
+    return {name: float(min(np.mean(m < threshold), MAX_LAYER_SPARSITY)) for name, m in magnitudes.items()}
+
+
+class GlobalShare(tfmot.sparsity.keras.PruningSchedule):
+    """One kernel's schedule under global Fisher ranking: when its mask changes, `timing`'s (the run's
+    schedule); to what sparsity, `share`: a variable that FisherPruningStep sets before each update to the
+    kernel's part of one ranking of every pruned kernel's scores to `timing`'s sparsity."""
+
+    def __init__(self, timing, share):
+        self.timing, self.share = timing, share
+
+    def __call__(self, step):
+        return self.timing(step)[0], tf.convert_to_tensor(self.share)
+
+    def get_config(self):
+        return {"class_name": type(self).__name__, "config": {"timing": self.timing.get_config()}}
+
+
 def rank_by(pruning, score):
     """Makes tfmot's mask update of one wrapper rank `score` (a variable of the weight's shape, >= 0)
     instead of the weight's magnitude. `pruning`: the wrapper's `pruning_obj` (pruning_impl.Pruning), whose
@@ -120,15 +159,21 @@ class FisherPruningStep(tfmot.sparsity.keras.UpdatePruningStep):
     update: a resumed run ranks as the uninterrupted one) and `loss` before each batch whose step updates
     the masks."""
 
-    def __init__(self, schedule, scores, score_batches, loss):
+    def __init__(self, schedule, scores, score_batches, loss, shares=None):
         if score_batches is None:
             raise ValueError("FisherPruningStep needs score_batches, the training batches it scores the weights on")
         super().__init__()
         self.schedule, self.scores, self.score_batches, self.loss = schedule, scores, score_batches, loss
+        self.shares = shares  # global ranking: {layer name: the sparsity variable of its GlobalShare}
 
     def on_train_batch_begin(self, batch, logs=None):
         super().on_train_batch_begin(batch, logs)
-        step = int(self.model.optimizer.iterations.numpy()) + 1  # the step the wrappers count this batch as
-        if bool(self.schedule(tf.constant(step, tf.int64))[0]):
-            for name, value in fisher_scores(self.model, self.score_batches, self.loss).items():
+        step = tf.constant(int(self.model.optimizer.iterations.numpy()) + 1, tf.int64)  # the wrappers' count
+        should_prune, sparsity = self.schedule(step)
+        if bool(should_prune):
+            values = fisher_scores(self.model, self.score_batches, self.loss)
+            for name, value in values.items():
                 self.scores[name].assign(value)
+            if self.shares:
+                for name, share in global_sparsities(values, float(sparsity)).items():
+                    self.shares[name].assign(share)

@@ -9,7 +9,6 @@ import functools
 import numbers
 import re
 
-import numpy as np
 
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
@@ -20,7 +19,6 @@ from bert_keras.encoder import LAYER_KERNELS
 from pruning_schedules.scores import rank_by
 
 POOLER = "pooler"
-MAX_LAYER_SPARSITY = 0.99  # global ranking's cap on one kernel
 WORD_EMBEDDINGS = "word_embeddings"
 # bert_keras.kernel_layer_names without the pooler: `layer_{i}_{kind}`.
 _TRANSFORMER_KERNEL = re.compile(r"layer_\d+_(?:" + "|".join(LAYER_KERNELS) + ")")
@@ -205,24 +203,3 @@ def _mask_in_variable_dtype(pruning):
 def _without_autocast(method):
     with enable_auto_cast_variables(None):
         return method()
-
-
-def global_sparsities(kernels, target_sparsity):
-    """{layer name: sparsity}: each kernel's share of the weights below one global magnitude threshold.
-
-    Magnitude pruning ranks each kernel on its own, so every kernel loses the same share; ranked
-    together, a kernel of small weights loses more and one of large weights less, and the pruned
-    kernels as a whole reach `target_sparsity` (Gale et al., 2019, "The State of Sparsity").
-
-    Args:
-      kernels: {layer name: array}. The weights ranked: those the run starts from.
-      target_sparsity: float in [0, 1). The share of all their weights to prune.
-    """
-    if not 0.0 <= target_sparsity < 1.0:
-        raise ValueError(f"target_sparsity={target_sparsity}: expected a fraction in [0, 1)")
-    magnitudes = {name: np.abs(np.asarray(k, np.float32)).ravel() for name, k in kernels.items()}
-    everything = np.sort(np.concatenate(list(magnitudes.values())))
-    threshold = everything[int(target_sparsity * everything.size)]  # the smallest magnitude kept
-    # Capped below 1: tfmot keeps at least one weight of a kernel, and a kernel of nothing but zeros
-    # would cut the network.
-    return {name: float(min(np.mean(m < threshold), MAX_LAYER_SPARSITY)) for name, m in magnitudes.items()}

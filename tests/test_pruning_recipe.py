@@ -1,6 +1,7 @@
 """The pruning recipe: a schedule in epochs, a learning rate that re-warms at each mask update, per-layer
 sparsities from one global ranking, and train.py's --distill pipeline."""
 
+import json
 import os
 import signal
 import types
@@ -85,7 +86,7 @@ def test_global_sparsities_share_one_threshold():
     assert ps.global_sparsities(kernels, 0.5) == {"a": 0.75, "b": 0.25}
     assert ps.global_sparsities(kernels, 0.0) == {"a": 0.0, "b": 0.0}
     small = {"a": np.full((4, 4), 1e-3), "b": np.ones((4, 4))}
-    assert ps.global_sparsities(small, 0.5)["a"] == ps.selection.MAX_LAYER_SPARSITY  # never a kernel of zeros
+    assert ps.global_sparsities(small, 0.5)["a"] == ps.scores.MAX_LAYER_SPARSITY  # never a kernel of zeros
 
 
 def tiny_batches(steps, batch=4, seq=7):
@@ -146,7 +147,7 @@ def test_the_distill_pipeline_trains_the_teacher_then_each_student(minilm_dir, t
     flags = short_run_flags(minilm_dir, str(out), "--distill", "--target_sparsity=0.8", "--max_steps=6",
                             "--teacher_epochs=0.1", "--pruning_begin_step=0", "--pruning_end_step=4",
                             "--pruning_frequency=2", "--learning_rate_schedule=rewarm", "--pruning_score=fisher",
-                            "--seed=2")
+                            "--sparsity_ranking=global", "--seed=2")
     train_in_process(flags)
     dense, student = out / "dense", out / "sparsity_0.8"
     assert run_folder.is_finished(str(dense)) and run_folder.is_finished(str(student))
@@ -154,9 +155,11 @@ def test_the_distill_pipeline_trains_the_teacher_then_each_student(minilm_dir, t
     assert (teacher.target_sparsity, teacher.teacher, teacher.learning_rate_schedule, teacher.num_train_epochs,
             teacher.pruning_end_step, teacher.pruning_score) == (0.0, None, "linear", 0.1, None, "magnitude")
     config = RunConfig.load(str(student))
-    assert (config.target_sparsity, config.teacher, config.init_from, config.pruning_score) == (
-        0.8, str(dense), str(dense), "fisher")
+    assert (config.target_sparsity, config.teacher, config.init_from, config.pruning_score,
+            config.sparsity_ranking) == (0.8, str(dense), str(dense), "fisher", "global")
     assert run_folder.read_results(str(student))["sparsity"]["pruned"]["sparsity"] == pytest.approx(0.8, abs=1e-3)
+    kernels = [w["sparsity"] for w in json.load(open(student / "sparsity.json"))["weights"] if w["pruned"]]
+    assert len(kernels) == 36 and max(kernels) - min(kernels) > 0.05  # ranked together: each kernel its share
     # The summary puts the student beside its dense run and names its teacher.
     from training import summary
     summary.summarize(str(out))

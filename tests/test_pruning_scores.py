@@ -165,6 +165,30 @@ def test_callback_sets_fisher_scores_before_each_mask_update(checkpoint):
     assert differ  # magnitude would have kept other weights: the masks tell which ranked them
 
 
+def test_global_fisher_ranking_prunes_below_one_threshold_of_all_kernels(checkpoint):
+    """sparsity_ranking global: the callback ranks every kernel's scores together before the update, and
+    each kernel's GlobalShare schedule gives tfmot its share of the weights below that one threshold."""
+    timing = constant(0.6, frequency=2)
+    pretrained = bert_keras.load_encoder(checkpoint)
+    names = pruning_schedules.select_layers(pretrained.encoder)
+    shares = {name: tf.Variable(0.0, trainable=False) for name in names}
+    _, model, variables = pruned_classifier(checkpoint, {n: scores.GlobalShare(timing, shares[n]) for n in names})
+    batches = [(batch(seed=0), LABELS)]
+    expected = scores.fisher_scores(model, batches, model.loss)
+    model.fit(batch(), LABELS, batch_size=3, epochs=1, verbose=0,
+              callbacks=[scores.FisherPruningStep(timing, variables, batches, model.loss, shares)])
+    masks = {name: mask.numpy() for name, mask in ((n, w.pruning_vars[0][1]) for n, w in
+                                                   scores.find_wrappers(model).items())}
+    kept = np.concatenate([expected[n][masks[n] == 1] for n in names])
+    pruned = np.concatenate([expected[n][masks[n] == 0] for n in names])
+    assert kept.min() >= pruned.max()  # one threshold across the kernels
+    assert pruned.size / (pruned.size + kept.size) == pytest.approx(0.6, abs=1e-3)
+    sparsities = {n: 1 - masks[n].mean() for n in names}
+    assert max(sparsities.values()) - min(sparsities.values()) > 0.1, sparsities  # each kernel its own share
+    for name in names:
+        assert shares[name].numpy() == pytest.approx(sparsities[name], abs=1 / masks[name].size), name
+
+
 def test_fisher_flags_apply_to_single_weights_only():
     RunConfig(target_sparsity=0.5, pruning_score="fisher", block_size=(1, 4))
     for settings in ({}, {"pruning_structure": "heads_and_neurons"}, {"sparsity_m_by_n": (2, 4)}):

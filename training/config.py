@@ -120,8 +120,8 @@ class RunConfig:
         "neurons by their weights' L2 norm. fisher (single weights): w^2 x the mean squared gradient over 16 "
         "training batches at each update, the second-order estimate of the loss a weight's removal costs "
         "(oBERT's, diagonal). taylor (heads and neurons): |dL/dmask| of each group over the same batches, the "
-        "first-order one. With --sparsity_ranking global, fisher ranks within each kernel's share of the global "
-        "magnitude ranking.", identity=True, choices=("magnitude", "fisher", "taylor"))
+        "first-order one. With --sparsity_ranking global, fisher ranks every kernel's scores together at each "
+        "update (oBERT's ranking).", identity=True, choices=("magnitude", "fisher", "taylor"))
     pruning_schedule: str = _field("polynomial_decay", "tfmot's PolynomialDecay (power 3) or ConstantSparsity.",
                                    identity=True, choices=("polynomial_decay", "constant"))
     initial_sparsity: float = _field(0.0, "PolynomialDecay's starting sparsity.", identity=True)
@@ -146,7 +146,8 @@ class RunConfig:
     sparsity_ranking: str = _field(
         "per_layer", "per_layer: each kernel pruned to target_sparsity (tfmot's). global: each kernel's "
         "sparsity from one magnitude ranking of all pruned kernels at the start, the same total (with "
-        "--pruning_structure heads_and_neurons: all layers' heads, and neurons, ranked together at each update).",
+        "--pruning_score fisher: of all their scores, at each update; with --pruning_structure heads_and_neurons: "
+        "all layers' heads, and neurons, ranked together at each update).",
         identity=True, choices=("per_layer", "global"))
     prune_pooler: bool = _field(False, "Also prune the pooler's kernel.", identity=True)
     prune_word_embeddings: bool = _field(False, "Also prune the word embeddings.", identity=True)

@@ -109,20 +109,21 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None, sco
     training batches --pruning_score taylor (heads and neurons, on the run's loss) or fisher (weights, on
     the task's loss and labels) scores on.
     """
-    schedule = None
+    timing = schedule = pruning_schedule(config, plan) if config.pruned else None
     structure = config.pruned and config.pruning_structure == "heads_and_neurons"
-    if config.pruned and config.sparsity_ranking == "global" and not structure:
-        kernels = dense_kernels or {name: pretrained.encoder.get_layer(name).get_weights()[0] for name in
-                                    select(pretrained.encoder, config)}
+    fisher = config.pruned and config.pruning_score == "fisher"
+    names = select(pretrained.encoder, config) if config.pruned and not structure else []
+    weight_scores = shares = None  # fisher: a score variable a pruned layer; global fisher: its sparsity too
+    if fisher:
+        weight_scores = {name: tf.Variable(tf.zeros(pretrained.encoder.get_layer(name).weights[0].shape),
+                                           trainable=False, name=f"fisher_score_{name}") for name in names}
+    if fisher and config.sparsity_ranking == "global":  # one ranking of every kernel's scores at each update
+        shares = {name: tf.Variable(0.0, trainable=False, name=f"global_share_{name}") for name in names}
+        schedule = {name: scores.GlobalShare(timing, share) for name, share in shares.items()}
+    elif config.pruned and config.sparsity_ranking == "global" and not structure:  # of the dense magnitudes
+        kernels = dense_kernels or {name: pretrained.encoder.get_layer(name).get_weights()[0] for name in names}
         schedule = {name: pruning_schedule(config, plan, sparsity) for name, sparsity in
                     pruning_schedules.global_sparsities(kernels, config.target_sparsity).items()}
-    elif config.pruned:
-        schedule = pruning_schedule(config, plan)
-    weight_scores = None  # pruning_score fisher: one variable a pruned layer, set before each mask update
-    if config.pruned and config.pruning_score == "fisher":
-        weight_scores = {name: tf.Variable(tf.zeros(pretrained.encoder.get_layer(name).weights[0].shape),
-                                           trainable=False, name=f"fisher_score_{name}")
-                         for name in select(pretrained.encoder, config)}
     encoder, pruned_layers = prune(pretrained.encoder, config, schedule, pretrained.config, weight_scores)
     pruning_callback = None
     if structure:
@@ -130,9 +131,9 @@ def build_training_model(config, pretrained, task, plan, dense_kernels=None, sco
         # than the task's, 0.8704 against 0.8578 at 75%); fisher on the task's (benchmarks/README.md)
         pruning_callback = structured.StructuredPruning(schedule, config.sparsity_ranking, config.pruning_score,
                                                         score_batches, training_loss(config, task))
-    elif weight_scores:
-        timing = next(iter(schedule.values())) if isinstance(schedule, dict) else schedule  # one timing for all
-        pruning_callback = scores.FisherPruningStep(timing, weight_scores, score_batches, losses.task_loss(task))
+    elif fisher:
+        pruning_callback = scores.FisherPruningStep(timing, weight_scores, score_batches, losses.task_loss(task),
+                                                    shares)
     elif config.pruned:
         pruning_callback = tfmot.sparsity.keras.UpdatePruningStep()
     model = bert_keras.build_classifier(encoder, task.num_outputs, pretrained.config.hidden_dropout_prob,
