@@ -18,10 +18,10 @@ probabilities are compared on every text (`max_abs_probability_difference`). Wit
 --structured_sparsities, our model with that share of each layer's heads and neurons sliced out
 (`--pruning_structure heads_and_neurons`'s export) is served on the same texts too, interleaved with
 our dense one (in blocks of 20 requests or 4 batches, the order rotating: a slower minute of a shared
-machine slows every model alike), its speed-up over it, and each model's parameters and SavedModel bytes. With --tflite, each
-model's TensorFlow Lite files (training.tflite: float, dynamic range, full integer) and their
-batch-1 latency on the SST-2 rows' token ids against the SavedModel's `serve_token_ids` on the same
-ids (the tokenizer left out on both sides). Prints one JSON line.
+machine slows every model alike), its speed-up over it, and each model's parameters and SavedModel
+bytes. With --tflite, each model's TensorFlow Lite files (training.tflite: float, dynamic range, full
+integer) and their batch-1 latency on the SST-2 rows' token ids against the SavedModel's
+`serve_token_ids` on the same ids (the tokenizer left out on both sides). Prints one JSON line.
 """
 
 import gzip
@@ -248,7 +248,8 @@ def main(argv):
             for sparsity in FLAGS.structured_sparsities:
                 row = our_rows[sparsity]
                 rows[name][f"structured_{sparsity}"] = {
-                    **row, "latency_speedup_over_dense": round(dense["latency_ms_median"] / row["latency_ms_median"], 2),
+                    **row,
+                    "latency_speedup_over_dense": round(dense["latency_ms_median"] / row["latency_ms_median"], 2),
                     "throughput_speedup_over_dense": round(
                         row["batch_examples_per_s"] / dense["batch_examples_per_s"], 2)}
         lite = {}

@@ -105,7 +105,8 @@ def global_sparsities(kernels, target_sparsity):
 
     Magnitude pruning ranks each kernel on its own, so every kernel loses the same share; ranked
     together, a kernel of small weights loses more and one of large weights less, and the pruned
-    kernels as a whole reach `target_sparsity` (Gale et al., 2019, "The State of Sparsity").
+    kernels as a whole reach `target_sparsity` (Gale et al., 2019, "The State of Sparsity"), also where
+    a kernel is capped at MAX_LAYER_SPARSITY.
 
     Args:
       kernels: {layer name: array}. What is ranked: the weights the run starts from, or their scores.
@@ -114,11 +115,21 @@ def global_sparsities(kernels, target_sparsity):
     if not 0.0 <= target_sparsity < 1.0:
         raise ValueError(f"target_sparsity={target_sparsity}: expected a fraction in [0, 1)")
     magnitudes = {name: np.abs(np.asarray(k, np.float32)).ravel() for name, k in kernels.items()}
-    everything = np.sort(np.concatenate(list(magnitudes.values())))
-    threshold = everything[int(target_sparsity * everything.size)]  # the smallest magnitude kept
-    # Capped below 1: tfmot keeps at least one weight of a kernel, and a kernel of nothing but zeros
-    # would cut the network.
-    return {name: float(min(np.mean(m < threshold), MAX_LAYER_SPARSITY)) for name, m in magnitudes.items()}
+    to_prune = target_sparsity * sum(m.size for m in magnitudes.values())
+    # Capped below 1: tfmot keeps at least one weight of a kernel, and a kernel of nothing but zeros would cut
+    # the network. What a capped kernel cannot take, the others do: ranked again without it, until none is over.
+    capped = {}
+    while True:
+        rest = {name: m for name, m in magnitudes.items() if name not in capped}
+        everything = np.sort(np.concatenate(list(rest.values())))
+        share_of_rest = (to_prune - sum(MAX_LAYER_SPARSITY * magnitudes[n].size for n in capped)) / everything.size
+        threshold = everything[min(int(share_of_rest * everything.size), everything.size - 1)]  # smallest kept
+        shares = {name: float(np.mean(m < threshold)) for name, m in rest.items()}
+        over = [name for name, share in shares.items() if share > MAX_LAYER_SPARSITY]
+        if not over or len(over) == len(rest):
+            return {**dict.fromkeys(capped, MAX_LAYER_SPARSITY),
+                    **{name: min(share, MAX_LAYER_SPARSITY) for name, share in shares.items()}}
+        capped.update(dict.fromkeys(over))
 
 
 class GlobalShare(tfmot.sparsity.keras.PruningSchedule):

@@ -78,6 +78,7 @@ def test_a_short_distilled_pruned_run_from_a_real_teacher(distilled_run, pruned_
     assert json.load(open(os.path.join(distilled_run, "train_config.json")))["teacher"] == pruned_run
 
 
+@pytest.mark.slow  # ~110 s; bfloat16 training runs by default in test_train, distillation in float32 above
 def test_a_distilled_run_in_mixed_precision(distilled_run, pruned_run, dropout_free_minilm, tmp_path):
     """--mixed_precision bfloat16 (bfloat16 compute, float32 variables, the loss on float32 logits): the
     float32 student's losses to bfloat16's precision, and float32 weights exported."""

@@ -87,6 +87,14 @@ def test_global_sparsities_share_one_threshold():
     assert ps.global_sparsities(kernels, 0.0) == {"a": 0.0, "b": 0.0}
     small = {"a": np.full((4, 4), 1e-3), "b": np.ones((4, 4))}
     assert ps.global_sparsities(small, 0.5)["a"] == ps.scores.MAX_LAYER_SPARSITY  # never a kernel of zeros
+    # A capped kernel's excess goes to the others: the total stays the target.
+    rng = np.random.default_rng(0)
+    capped = {"a": rng.normal(size=(100, 100)) * 1e-3, "b": rng.normal(size=(100, 100)),
+              "c": rng.normal(size=(100, 300))}
+    found = ps.global_sparsities(capped, 0.7)
+    assert found["a"] == ps.scores.MAX_LAYER_SPARSITY and found["b"] == pytest.approx(found["c"], abs=0.02)
+    total = sum(found[n] * k.size for n, k in capped.items()) / sum(k.size for k in capped.values())
+    assert total == pytest.approx(0.7, abs=1e-4)
 
 
 def tiny_batches(steps, batch=4, seq=7):
