@@ -57,7 +57,10 @@ flags.DEFINE_list("target_sparsity", ["0"], "Final share of zeros in each pruned
                   "Several (0.8,0.9) run one after the other, each into OUTPUT_DIR/sparsity_VALUE.")
 flags.DEFINE_bool("distill", False, "The whole pruning pipeline: train a dense model in OUTPUT_DIR/dense (or "
                   "reuse it there, finished), then each --target_sparsity into OUTPUT_DIR/sparsity_VALUE, "
-                  "distilled from the dense model and starting from it (--teacher and --init_from).")
+                  "distilled from the dense model and starting from it (--teacher and --init_from), with the "
+                  "pruning recipe where no flag says otherwise: --learning_rate 5e-5 --learning_rate_schedule "
+                  "rewarm --initial_sparsity 0.5 --pruning_updates 8 --pruning_score fisher (heads and neurons: "
+                  "taylor).")
 flags.DEFINE_float("teacher_epochs", None, "With --distill: the dense model's --num_train_epochs (default: "
                    "the students').", lower_bound=0)
 flags.DEFINE_string("output_dir", None, "Where runs go (default output/TASK, or output/ with --task all).")
@@ -140,8 +143,26 @@ for _field in run_config.fields():
 # The settings of a pruned run that a dense teacher of the --distill pipeline leaves at their defaults.
 PRUNING_SETTINGS = ("pruning_structure", "pruning_score", "initial_sparsity", "pruning_schedule", "pruning_begin_step",
                     "pruning_end_step", "pruning_frequency", "pruning_begin_epoch", "pruning_end_epoch",
-                    "pruning_frequency_epochs", "learning_rate_schedule", "sparsity_ranking", "prune_pooler",
-                    "prune_word_embeddings", "prune_layers", "block_size", "sparsity_m_by_n")
+                    "pruning_frequency_epochs", "pruning_updates", "learning_rate_schedule", "sparsity_ranking",
+                    "prune_pooler", "prune_word_embeddings", "prune_layers", "block_size", "sparsity_m_by_n")
+
+
+def student_settings(settings, sparsity):
+    """A --distill student's settings: where no flag gives one, the recipe measured in benchmarks/README.md
+    ("The pruning recipe", "The Fisher score on more seeds and tasks"): a peak learning rate of 5e-5,
+    re-warmed at each of 8 mask updates from the end of warm-up to 70% of the run, the first to 50% (at
+    most the target), single weights ranked by their Fisher score, heads and neurons by the Taylor score."""
+    recipe = {"learning_rate": 5e-5, "pruning_score": "fisher"}
+    if settings["pruning_structure"] == "heads_and_neurons":
+        recipe["pruning_score"] = "taylor"
+    elif settings["sparsity_m_by_n"] or settings["prune_word_embeddings"] or settings["distribution_strategy"] == "tpu":
+        del recipe["pruning_score"]  # what the Fisher score does not rank (run_config.check says why)
+    if settings["pruning_schedule"] == "polynomial_decay" and not settings["sparsity_m_by_n"]:
+        recipe.update(learning_rate_schedule="rewarm", initial_sparsity=min(0.5, sparsity))
+        if settings["pruning_frequency"] is None and settings["pruning_frequency_epochs"] is None:
+            recipe["pruning_updates"] = 8
+    given = {name for name in recipe if FLAGS[name].present}
+    return dict(settings, **{name: value for name, value in recipe.items() if name not in given})
 
 
 def run_configs():
@@ -187,8 +208,9 @@ def run_configs():
                 common.update(teacher=teacher_dir, init_from=teacher_dir)
             for sparsity in sparsities:
                 name = f"sparsity_{sparsity:g}" if len(sparsities) > 1 or FLAGS.distill else ""
+                student = student_settings(common, sparsity) if FLAGS.distill else common
                 configs.append((run_config.RunConfig(target_sparsity=sparsity, output_dir=os.path.normpath(
-                    os.path.join(folder, name)), **common), False))
+                    os.path.join(folder, name)), **student), False))
     return configs
 
 

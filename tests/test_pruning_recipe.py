@@ -48,6 +48,9 @@ def plan(steps_per_epoch=10, epochs=5, warmup=5):
     ({"pruning_begin_epoch": 1, "pruning_end_epoch": 3.7, "pruning_frequency_epochs": 0.5}, (10, 35, 5)),
     ({"pruning_end_epoch": 4, "pruning_frequency_epochs": 1}, (5, 35, 10)),  # begins at the warm-up's end
     ({"pruning_begin_step": 2, "pruning_end_epoch": 2, "pruning_frequency": 3}, (2, 20, 3)),
+    ({"pruning_updates": 8}, (5, 33, 4)),  # 8 updates 4 steps apart from the warm-up's end to 70% (35)
+    ({"pruning_updates": 4, "pruning_end_epoch": 3}, (5, 29, 8)),
+    ({"pruning_updates": 2, "pruning_begin_step": 0, "pruning_end_step": 7}, (0, 7, 7)),
 ])
 def test_pruning_steps_in_epochs(settings, expected):
     config = RunConfig(target_sparsity=0.8, **settings)
@@ -187,6 +190,42 @@ def test_the_distill_pipeline_trains_the_teacher_then_each_student(minilm_dir, t
     other = [f for f in flags if not f.startswith("--seed")] + ["--seed=3"]
     with pytest.raises(SystemExit, match=r"dense: holds a finished dense run whose seed differ"):
         train_in_process(other)
+
+
+def distill_configs(tmp_path, *flags):
+    """The RunConfigs that train.py's flags ask for, without training."""
+    import train
+    train.FLAGS.unparse_flags()
+    train.FLAGS(["train.py", "--task=rte", f"--output_dir={tmp_path}", *flags])
+    try:
+        return [config for config, _ in train.run_configs()]
+    finally:
+        train.FLAGS.unparse_flags()
+
+
+def recipe(config):
+    return (config.learning_rate, config.learning_rate_schedule, config.initial_sparsity, config.pruning_updates,
+            config.pruning_frequency, config.pruning_score)
+
+
+def test_the_distill_pipeline_takes_the_pruning_recipe_where_no_flag_is_given(tmp_path):
+    teacher, student_80, student_30 = distill_configs(tmp_path, "--distill", "--target_sparsity=0.8,0.3")
+    assert recipe(teacher) == (2e-5, "linear", 0.0, None, None, "magnitude")  # BERT's dense fine-tuning
+    assert recipe(student_80) == (5e-5, "rewarm", 0.5, 8, None, "fisher")
+    assert recipe(student_30) == (5e-5, "rewarm", 0.3, 8, None, "fisher")  # the first update at most the target
+    _, structured = distill_configs(tmp_path, "--distill", "--target_sparsity=0.8",
+                                    "--pruning_structure=heads_and_neurons")
+    assert recipe(structured) == (5e-5, "rewarm", 0.5, 8, None, "taylor")
+    # A flag given is the flag's: the teacher's learning rate too.
+    teacher, student = distill_configs(tmp_path, "--distill", "--target_sparsity=0.8", "--learning_rate=3e-5",
+                                       "--initial_sparsity=0", "--pruning_frequency=50", "--pruning_score=magnitude")
+    assert (recipe(teacher), recipe(student)) == ((3e-5, "linear", 0.0, None, None, "magnitude"),
+                                                  (3e-5, "rewarm", 0.0, None, 50, "magnitude"))
+    _, m_by_n = distill_configs(tmp_path, "--distill", "--target_sparsity=0.5", "--sparsity_m_by_n=2,4")
+    assert recipe(m_by_n) == (5e-5, "linear", 0.0, None, None, "magnitude")  # what 2:4 sparsity allows
+    # Without --distill a pruned run keeps the plain defaults.
+    assert recipe(distill_configs(tmp_path, "--target_sparsity=0.8")[0]) == (2e-5, "linear", 0.0, None, None,
+                                                                           "magnitude")
 
 
 def test_distill_flag_errors(minilm_dir, tmp_path):

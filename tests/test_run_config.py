@@ -47,6 +47,8 @@ def test_a_folder_written_by_an_older_train_py_is_a_clear_error(tmp_path):
     ({"block_size": (1, 0)}, r"block_size=\(1, 0\): expected two positive integers"),
     ({"block_size": (1, 4), "sparsity_m_by_n": (2, 4)}, r"give one, not both"),
     ({"distribution_strategy": "tpu"}, r"tpu needs padding fixed"),
+    ({"pruning_updates": 8, "pruning_frequency_epochs": 0.5}, r"pruning_updates and pruning_frequency_epochs"),
+    ({"pruning_updates": 1}, r"pruning_updates=1: expected at least 2"),
 ])
 def test_invalid_values_name_the_setting(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -139,6 +139,10 @@ class RunConfig:
                                                 identity=True, lower_bound=0)
     pruning_frequency_epochs: Optional[float] = _field(None, "Epochs between mask updates (instead of "
                                                        "--pruning_frequency).", identity=True, lower_bound=0)
+    pruning_updates: Optional[int] = _field(
+        None, "Mask updates from the first pruning step to the last, evenly spaced (instead of --pruning_frequency "
+        "or --pruning_frequency_epochs): the same schedule's shape whatever the run's length.", identity=True,
+        lower_bound=2)
     learning_rate_schedule: str = _field(
         "linear", "linear: warm-up, then linear decay to 0 (BERT's). rewarm (pruned runs): warm-up, then back "
         "to the peak at each mask update and down to a tenth of it before the next, and to 0 at the end.",
@@ -276,6 +280,9 @@ def check(config):
                                   ("pruning_frequency", "pruning_frequency_epochs")):
         if getattr(config, step_name) is not None and getattr(config, epoch_name) is not None:
             raise ConfigError(f"{step_name} and {epoch_name}: give one (steps or epochs)")
+    given = [name for name in ("pruning_frequency", "pruning_frequency_epochs") if getattr(config, name) is not None]
+    if config.pruning_updates is not None and given:
+        raise ConfigError(f"pruning_updates and {given[0]}: give one (how many updates, or how far apart)")
     if config.pruning_frequency_epochs == 0:
         raise ConfigError("pruning_frequency_epochs=0: expected a positive number of epochs")
     if config.learning_rate_schedule == "rewarm" and not (config.pruned and config.pruning_schedule ==

@@ -31,20 +31,27 @@ def pruning_steps(config, plan):
 
     Epochs count `plan.steps_per_epoch` steps; an end given in epochs is rounded down to the last
     mask update before it (tfmot reaches the target only on an update). Unset, the begin and end
-    default to the end of warm-up and 70% of the run (pruning_schedules.default_pruning_steps).
+    default to the end of warm-up and 70% of the run (pruning_schedules.default_pruning_steps), the
+    frequency to 100 steps, or with pruning_updates to the interval that fits that many updates.
     """
     def in_steps(epochs):
         return None if epochs is None else round(epochs * plan.steps_per_epoch)
 
+    begin = config.pruning_begin_step if config.pruning_begin_step is not None else in_steps(
+        config.pruning_begin_epoch)
+    end = config.pruning_end_step
     if config.pruning_frequency:
         frequency = config.pruning_frequency
     elif config.pruning_frequency_epochs:
         frequency = max(1, in_steps(config.pruning_frequency_epochs))
+    elif config.pruning_updates:  # the interval that fits them between the begin and end, given or default
+        begin = plan.warmup_steps if begin is None else begin
+        stop = end if end is not None else in_steps(config.pruning_end_epoch)
+        stop = plan.total_steps * pruning_schedules.DEFAULT_END_PERCENT // 100 if stop is None else stop
+        frequency = max(1, (stop - begin) // (config.pruning_updates - 1))
+        end = begin + (config.pruning_updates - 1) * frequency  # the last update (rounded down)
     else:
         frequency = DEFAULT_PRUNING_FREQUENCY
-    begin = config.pruning_begin_step if config.pruning_begin_step is not None else in_steps(
-        config.pruning_begin_epoch)
-    end = config.pruning_end_step
     if end is None and config.pruning_end_epoch is not None:
         start = begin if begin is not None else plan.warmup_steps
         end = start + max(1, (in_steps(config.pruning_end_epoch) - start) // frequency) * frequency
