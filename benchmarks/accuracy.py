@@ -60,7 +60,8 @@ def peer_row(task, seed, common_flags):
 # Pruning recipes (--recipes), each a row a sparsity. default: train.py's defaults (PolynomialDecay from
 # the end of warm-up to 70% of the run, every 100 steps; BERT's linear learning rate; no teacher).
 # recipe: distilled from the dense run of --teacher_epochs and starting from it; peak learning rate 5e-5,
-# re-warmed at each of 8 mask updates from the end of warm-up to 70% of the run; the first update
+# re-warmed at each mask update, 0.6 / 7 of the run apart from the end of warm-up, the last before 70% of
+# the run (8 updates, or 7 where the end rounds down: MRPC and STS-B in 6 epochs); the first update
 # to --recipe_initial_sparsity. The others are the recipe less one ingredient, or with one more;
 # block: the recipe pruning 1x4 blocks (tfmot's block_size); structured: the recipe removing whole
 # heads and neurons (--pruning_structure heads_and_neurons), ranked by their weights' norms; taylor:
