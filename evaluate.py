@@ -107,7 +107,7 @@ def export_latest_checkpoint(run_dir, task):
         return saved_model_dir, output_dir, step  # exported by an earlier evaluation of this same step
     model, step, pretrained = export.restore_latest(run_dir, config, trained_task)
     export.export(saved_model_dir, model, pretrained, trained_task, config.max_seq_length,
-                  encoder_dir=os.path.join(output_dir, run_folder.ENCODER))
+                  encoder_dir=os.path.join(output_dir, run_folder.ENCODER), xla=config.export_xla)
     return saved_model_dir, output_dir, step
 
 

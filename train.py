@@ -325,7 +325,7 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     if chief:  # every worker holds the same weights; eval_results last: they mark a finished run
         saved_model_dir = run_folder.saved_model_dir(output_dir)
         serving, serving_config = export.export(saved_model_dir, model, pretrained, task, config.max_seq_length,
-                                                encoder_dir=run_folder.encoder_dir(output_dir))
+                                                encoder_dir=run_folder.encoder_dir(output_dir), xla=config.export_xla)
         # The metrics are the export's, float32 whatever the training policy: what evaluate.py and a
         # server compute. A float32 run's last epoch evaluated these same weights already.
         start, reused_seconds = time.time(), 0.0

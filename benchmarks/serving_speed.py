@@ -1,7 +1,7 @@
 r"""Serving raw text: train.py's SavedModel against transformers' pipeline, same weights, same texts.
 
   HF_HUB_OFFLINE=1 python benchmarks/serving_speed.py --init_checkpoint DIR --glue_dir DIR [--requests 200]
-      [--structured_sparsities 0.5,0.75] [--tflite]
+      [--structured_sparsities 0.5,0.75] [--tflite] [--xla]
 
 Our side: the SST-2 task model train.py builds on the encoder in --init_checkpoint (a Hugging Face
 BERT folder), its head seeded, exported by `training.export.export` (the export of train.py and
@@ -21,7 +21,10 @@ our dense one (in blocks of 20 requests or 4 batches, the order rotating: a slow
 machine slows every model alike), its speed-up over it, and each model's parameters and SavedModel
 bytes. With --tflite, each model's TensorFlow Lite files (training.tflite: float, dynamic range, full
 integer) and their batch-1 latency on the SST-2 rows' token ids against the SavedModel's
-`serve_token_ids` on the same ids (the tokenizer left out on both sides). Prints one JSON line.
+`serve_token_ids` on the same ids (the tokenizer left out on both sides). With --xla, each of our
+models is also exported with its classifier compiled by XLA (`train.py --export_xla`) and served
+interleaved with the others. Every model first serves the batch-1 requests and the batched set once,
+untimed: an XLA export compiles for each shape on its first call. Prints one JSON line.
 """
 
 import gzip
@@ -59,7 +62,7 @@ def texts_to_serve():
     return {"sst2": dev, "long": long}
 
 
-def export_ours(path, structured_sparsity=0.0):
+def export_ours(path, structured_sparsity=0.0, xla=False):
     """train.py's SST-2 model on the encoder, its head seeded, exported as train.py exports; the float32 copy.
 
     structured_sparsity > 0: that share of each layer's heads and neurons masked (the smallest norms of
@@ -76,7 +79,7 @@ def export_ours(path, structured_sparsity=0.0):
     trained = build_training_model(config, pretrained, TASK, plan_steps(config, steps_per_epoch=1))
     if structured_sparsity:
         structured.update_masks(trained.model, structured_sparsity)
-    return export.export(path, trained.model, pretrained, TASK, config.max_seq_length)[0]
+    return export.export(path, trained.model, pretrained, TASK, config.max_seq_length, xla=xla)[0]
 
 
 def peer_pipeline(model):
@@ -132,10 +135,10 @@ def measure(classifiers, texts):
     that a slower minute of a shared machine slows every model alike.
     Returns ({name: row}, {name: P(class 1) of each text})."""
     requests = texts[:FLAGS.warmup_requests + FLAGS.requests]
-    for classify in classifiers.values():
-        for text in requests[:FLAGS.warmup_requests]:
+    for classify in classifiers.values():  # warm-up: every shape the rows will meet
+        for text in requests:
             classify([text], 1)
-        classify(texts[:4 * FLAGS.batch_size], FLAGS.batch_size)  # warm-up: the batch shapes
+        classify(texts, FLAGS.batch_size)
     latencies, _ = interleaved(classifiers, [[text] for text in requests[FLAGS.warmup_requests:]], 1, REQUEST_BLOCK)
     batches = [texts[i:i + FLAGS.batch_size] for i in range(0, len(texts), FLAGS.batch_size)]
     seconds, probabilities = interleaved(classifiers, batches, FLAGS.batch_size, BATCH_BLOCK)
@@ -207,6 +210,12 @@ def tflite_row(saved_model_path, texts, directory):
     return row
 
 
+def speedups(row, baseline, name):
+    """`row`'s batch-1 latency and batch throughput as speed-ups over `baseline`'s."""
+    return {f"latency_speedup_over_{name}": round(baseline["latency_ms_median"] / row["latency_ms_median"], 2),
+            f"throughput_speedup_over_{name}": round(row["batch_examples_per_s"] / baseline["batch_examples_per_s"], 2)}
+
+
 def define_flags():
     flags.DEFINE_string("init_checkpoint", None, "A Hugging Face BERT folder (both sides load it).", required=True)
     flags.DEFINE_string("glue_dir", "../shared/glue", "A folder in the original GLUE layout (SST-2's texts).")
@@ -220,6 +229,7 @@ def define_flags():
                       "integer) and time batch 1 on token ids against the SavedModel's serve_token_ids.")
     flags.DEFINE_list("structured_sparsities", [], "Also serve the model with this share of each layer's heads and "
                       "neurons sliced out (e.g. 0.5,0.75), against our dense one.")
+    flags.DEFINE_bool("xla", False, "Also serve each of our models exported with its classifier compiled by XLA.")
 
 
 def main(argv):
@@ -233,6 +243,10 @@ def main(argv):
         sizes = {sparsity: {"parameters": models[sparsity].count_params(), **saved_model_bytes(path)}
                  for sparsity, path in paths.items()}
         ours = {sparsity: our_classifier(path) for sparsity, path in paths.items()}
+        if FLAGS.xla:  # served beside the others, not in the sizes or TFLite rows: the same weights
+            for sparsity in list(paths):
+                export_ours(paths[sparsity] + "_xla", float(sparsity), xla=True)
+                ours[f"{sparsity}_xla"] = our_classifier(paths[sparsity] + "_xla")
         peer = peer_pipeline(models["0"])
         rows = {}
         for name, batch in texts.items():
@@ -245,13 +259,17 @@ def main(argv):
                 "throughput_ratio_ours_over_peer": round(
                     dense["batch_examples_per_s"] / peer_row["batch_examples_per_s"], 2),
                 "max_abs_probability_difference": float(np.abs(our_p["0"] - peer_p["peer"]).max())}
-            for sparsity in FLAGS.structured_sparsities:
-                row = our_rows[sparsity]
-                rows[name][f"structured_{sparsity}"] = {
-                    **row,
-                    "latency_speedup_over_dense": round(dense["latency_ms_median"] / row["latency_ms_median"], 2),
-                    "throughput_speedup_over_dense": round(
-                        row["batch_examples_per_s"] / dense["batch_examples_per_s"], 2)}
+            for model, row in our_rows.items():
+                if model == "0":
+                    continue
+                sparsity, xla = model.removesuffix("_xla"), model.endswith("_xla")
+                key = ("saved_model" if sparsity == "0" else f"structured_{sparsity}") + ("_xla" if xla else "")
+                rows[name][key] = {**row, **speedups(row, dense, "dense")}
+                if xla and sparsity != "0":
+                    rows[name][key].update(speedups(row, our_rows["0_xla"], "dense_xla"))
+                if xla:
+                    rows[name][key]["max_abs_probability_difference_to_plain"] = float(  # its export without XLA
+                        np.abs(our_p[model] - our_p[sparsity]).max())
         lite = {}
         if FLAGS.tflite:
             lite = {sparsity: tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"))

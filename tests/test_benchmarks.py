@@ -235,11 +235,14 @@ def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
     probabilities agree on every text."""
     _, found = run_script("serving_speed.py", f"--init_checkpoint={minilm_dir}", f"--glue_dir={GLUE}",
                           "--requests=3", "--warmup_requests=1", "--long_texts=8", "--structured_sparsities=0.5",
-                          "--tflite", timeout=900)
+                          "--tflite", "--xla", timeout=900)
     assert {name: row["texts"] for name, row in found["rows"].items()} == {"sst2": 872, "long": 8}
     for row in found["rows"].values():
         assert row["max_abs_probability_difference"] < 1e-5
         assert row["structured_0.5"]["latency_speedup_over_dense"] > 0
+        for xla in ("saved_model_xla", "structured_0.5_xla"):  # the same models, compiled
+            assert row[xla]["max_abs_probability_difference_to_plain"] < 1e-5, row
+        assert row["structured_0.5_xla"]["latency_speedup_over_dense_xla"] > 0
     sizes = found["sizes"]
     assert 0.5 < sizes["0.5"]["parameters"] / sizes["0"]["parameters"] < 0.9  # the embeddings stay
     assert sizes["0.5"]["saved_model_bytes"] < sizes["0"]["saved_model_bytes"]

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import bert_keras
 import glue_tasks
-from bert_keras.serving import export_text_classifier
+from bert_keras.serving import export_text_classifier, xla_lengths
 
 
 @pytest.mark.parametrize("task_name", ["sst2", "stsb"])
@@ -50,6 +50,41 @@ def test_export_serves_text_and_token_ids_like_the_keras_model(minilm_dir, tmp_p
     proto = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
     functions = [f.signature.name for f in proto.meta_graphs[0].graph_def.library.function]
     assert not [name for name in functions if "call_and_return_conditional_losses" in name], functions
+
+
+def test_xla_lengths():
+    assert xla_lengths(128) == [16, 32, 64, 128]
+    assert xla_lengths(100) == [16, 32, 64, 100]
+    assert xla_lengths(16) == [16] and xla_lengths(10) == [10]
+
+
+def test_an_xla_export_serves_what_the_keras_model_computes(minilm_dir, tmp_path):
+    """Compiled by XLA, requests padded to 16 or 32 tokens (max_seq_length 40: 16, 32, 40): the same
+    outputs as the Keras model's on the requests padded to 40, through both signatures."""
+    task = glue_tasks.get_task("mrpc")
+    config = bert_keras.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                   intermediate_size=37)
+    model = bert_keras.build_classifier(bert_keras.build_encoder(config), 2, 0.0)
+    preprocessor = bert_keras.BertPreprocessor(os.path.join(minilm_dir, "vocab.txt"), True, 40)
+    path = str(tmp_path / "saved_model")
+    export_text_classifier(path, model, preprocessor, task=task.glue_name, text_fields=task.text_fields,
+                           label_names=task.labels, xla=True)
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
+    assert any(f.attr["_XlaMustCompile"].b for f in proto.meta_graphs[0].graph_def.library.function)
+
+    loaded = tf.saved_model.load(path)
+    long = "The quick brown fox jumps over the lazy dog, again and again, every single day of the week."
+    for pair in ([["Short."], ["Shorter."]],  # 7 tokens: padded to 16
+                 [["A cat sat on the mat.", long], ["It rains.", "Yes."]],  # 27: to 32
+                 [[long], [long]]):  # 47, truncated to 40: to 40
+        texts = [tf.constant(t) for t in pair]
+        features = preprocessor(texts)  # (batch, 40)
+        expected = model(features).numpy()
+        by_text = loaded.signatures["serving_default"](sentence1=texts[0], sentence2=texts[1])
+        by_ids = loaded.signatures["serve_token_ids"](**features)
+        for served in (by_text, by_ids):
+            np.testing.assert_allclose(served["logits"], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
+from tensorflow.core.protobuf import saved_model_pb2
 
 import bert_keras
 import glue_tasks
@@ -307,7 +308,7 @@ def test_config_refuses_weight_only_settings(setting):
 STRUCTURED_RUN = ["--target_sparsity=0.5", "--pruning_structure=heads_and_neurons", "--pruning_score=taylor",
                   "--max_steps=8", "--pruning_begin_step=0", "--pruning_end_step=4", "--pruning_frequency=2",
                   "--save_checkpoints_steps=4", "--seed=3", "--keep_checkpoints",
-                  "--export_tflite=float,dynamic_range,full_integer"]
+                  "--export_tflite=float,dynamic_range,full_integer", "--export_xla"]
 
 
 @pytest.fixture(scope="module")
@@ -329,6 +330,10 @@ def test_run_exports_a_sliced_model_equal_to_the_masked_one(structured_run):
     expected = masked(features, training=False).numpy()
     found = served.signatures["serve_token_ids"](**{k: tf.constant(v) for k, v in features.items()})["logits"]
     assert np.abs(found.numpy() - expected).max() < 1e-5
+    # --export_xla: the sliced classifier runs compiled by XLA (the TFLite files are made from this export).
+    proto = saved_model_pb2.SavedModel.FromString(
+        open(os.path.join(run_folder.saved_model_dir(structured_run), "saved_model.pb"), "rb").read())
+    assert any(f.attr["_XlaMustCompile"].b for f in proto.meta_graphs[0].graph_def.library.function)
     dense = bert_keras.load_encoder(config.init_checkpoint).encoder.count_params()
     sliced = sum(int(np.prod(v.shape)) for v in served.classifier_weights)
     assert sliced < 0.8 * dense  # half of the heads' and neurons' weights, more than half the encoder's

@@ -93,6 +93,10 @@ class RunConfig:
         None, "Also export TensorFlow Lite models (token ids in, logits out; vocab.txt beside them) into "
         f"OUTPUT_DIR/tflite/, one a quantisation: {', '.join(TFLITE_QUANTIZATIONS)}.")
 
+    export_xla: bool = _field(False, "Export the SavedModel with its classifier compiled by XLA: requests padded "
+                              "to 16, 32, 64, ... tokens, each (batch size, length) compiled on its first call "
+                              "(about a second); then faster, most at batch 1 (benchmarks/README.md).")
+
     init_from: Optional[str] = _field(None, "Start from a finished train.py run (or its saved_model/) of the same "
                                       "task and model: its encoder and head, not init_checkpoint's encoder and a "
                                       "fresh head (init_checkpoint still gives the config and vocabulary).",

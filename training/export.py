@@ -24,12 +24,13 @@ from training import model as task_model
 from training import run_folder
 
 
-def export(path, model, pretrained, task, max_seq_length, encoder_dir=None):
+def export(path, model, pretrained, task, max_seq_length, encoder_dir=None, xla=False):
     """Saves `model` (the task model, wrapped for pruning or not) at `path`; returns (the float32 copy
     saved, its encoder's BertConfig).
 
     A structurally pruned model is saved sliced to the heads and neurons its masks keep, and its
     encoder alone as a converted folder at `encoder_dir` (when given), which load_encoder reads.
+    xla: the SavedModel's classifier compiled by XLA (bert_keras.serving).
     """
     config = pretrained.config
     if structured.masked_layers(model):
@@ -43,7 +44,7 @@ def export(path, model, pretrained, task, max_seq_length, encoder_dir=None):
         serving = bert_keras.float32_copy(stripped.get_weights(), config, task.num_outputs)
     preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, max_seq_length)
     export_text_classifier(path, serving, preprocessor, task=task.glue_name, text_fields=task.text_fields,
-                           label_names=task.labels)
+                           label_names=task.labels, xla=xla)
     return serving, config
 
 
