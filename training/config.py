@@ -95,8 +95,8 @@ class RunConfig:
 
     export_xla: bool = _field(False, "Export the SavedModel with its classifier compiled by XLA: requests padded "
                               "to 16, 32, 64, ... tokens, each (batch size, length) compiled on its first call "
-                              "(about a second); then faster at batch 1, slower in large batches. TensorFlow Serving needs "
-                              "--xla_cpu_compilation_enabled=true for it.")
+                              "(about a second); then faster at batch 1, slower in large batches. TensorFlow "
+                              "Serving needs --xla_cpu_compilation_enabled=true for it.")
 
     init_from: Optional[str] = _field(None, "Start from a finished train.py run (or its saved_model/) of the same "
                                       "task and model: its encoder and head, not init_checkpoint's encoder and a "
