@@ -31,10 +31,10 @@ XLA_SHORTEST = 16  # tokens: the first padded length of an XLA export
 
 def xla_lengths(max_seq_length):
     """The lengths an XLA export pads requests to: 16, 32, 64, ... and max_seq_length, the last."""
-    lengths = [XLA_SHORTEST]
+    lengths = [min(XLA_SHORTEST, max_seq_length)]
     while lengths[-1] < max_seq_length:
         lengths.append(min(2 * lengths[-1], max_seq_length))
-    return [n for n in lengths if n <= max_seq_length] or [max_seq_length]
+    return lengths
 
 
 class _TextClassifier(tf.Module):
