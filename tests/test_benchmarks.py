@@ -95,6 +95,7 @@ def test_training_speed_times_train_pys_pruned_step(pruned_fixed_length):
     assert 0 < found["flops_share_of_peak"] < 1.5  # a step cannot beat the machine's matmul peak by much
 
 
+@pytest.mark.slow  # ~30 s; the default run's budget is 15 minutes: train.py's side of the benchmark runs above
 def test_training_speed_times_the_peer_on_the_same_batches(minilm_dir, pruned_fixed_length):
     """--framework transformers: the PyTorch peer on the batches train.py's step sees, with the same accounting."""
     ours = pruned_fixed_length  # pruning changes the step, not the batches

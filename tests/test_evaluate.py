@@ -133,6 +133,7 @@ def mnli_model(minilm_dir, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # ~30 s; the default run's budget is 15 minutes: the RTE test split above takes the same path
 def test_ax_is_predicted_with_an_mnli_model(mnli_model, tmp_path):
     result = evaluate("--task=ax", f"--model={mnli_model}", f"--glue_dir={GLUE}", "--split=test",
                       f"--output_dir={tmp_path}")
