@@ -62,7 +62,7 @@ def texts_to_serve():
     return {"sst2": dev, "long": long}
 
 
-def export_ours(path, structured_sparsity=0.0, xla=False):
+def export_ours(path, structured_sparsity=0.0, xla_path=None):
     """train.py's SST-2 model on the encoder, its head seeded, exported as train.py exports; the float32 copy.
 
     structured_sparsity > 0: that share of each layer's heads and neurons masked (the smallest norms of
@@ -79,7 +79,9 @@ def export_ours(path, structured_sparsity=0.0, xla=False):
     trained = build_training_model(config, pretrained, TASK, plan_steps(config, steps_per_epoch=1))
     if structured_sparsity:
         structured.update_masks(trained.model, structured_sparsity)
-    return export.export(path, trained.model, pretrained, TASK, config.max_seq_length, xla=xla)[0]
+    if xla_path:  # the same model, its classifier compiled by XLA (train.py --export_xla)
+        export.export(xla_path, trained.model, pretrained, TASK, config.max_seq_length, xla=True)
+    return export.export(path, trained.model, pretrained, TASK, config.max_seq_length)[0]
 
 
 def peer_pipeline(model):
@@ -239,14 +241,14 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"0": os.path.join(tmp, "saved_model")}
         paths.update({s: os.path.join(tmp, f"structured_{s}") for s in FLAGS.structured_sparsities})
-        models = {sparsity: export_ours(path, float(sparsity)) for sparsity, path in paths.items()}
+        # --xla: each model's XLA export beside it, served with the others, not in the sizes or TFLite rows.
+        xla_paths = {sparsity: path + "_xla" for sparsity, path in paths.items()} if FLAGS.xla else {}
+        models = {sparsity: export_ours(path, float(sparsity), xla_paths.get(sparsity))
+                  for sparsity, path in paths.items()}
         sizes = {sparsity: {"parameters": models[sparsity].count_params(), **saved_model_bytes(path)}
                  for sparsity, path in paths.items()}
         ours = {sparsity: our_classifier(path) for sparsity, path in paths.items()}
-        if FLAGS.xla:  # served beside the others, not in the sizes or TFLite rows: the same weights
-            for sparsity in list(paths):
-                export_ours(paths[sparsity] + "_xla", float(sparsity), xla=True)
-                ours[f"{sparsity}_xla"] = our_classifier(paths[sparsity] + "_xla")
+        ours.update({f"{sparsity}_xla": our_classifier(path) for sparsity, path in xla_paths.items()})
         peer = peer_pipeline(models["0"])
         rows = {}
         for name, batch in texts.items():

@@ -159,9 +159,12 @@ class BertPreprocessor(keras.layers.Layer):
         return self.pad(self.pack_ragged(inputs), self.max_seq_length)
 
     def pad(self, packed, seq_length=None):
-        """`pack_ragged`'s output padded to int32 [batch, seq_length]; None pads to the batch's longest."""
+        """`pack_ragged`'s output padded to int32 [batch, seq_length]; None pads to the batch's longest.
+        seq_length may be a scalar tensor (a length computed in the graph)."""
         word_ids = packed["input_word_ids"]
         shape = [None, seq_length]
+        if tf.is_tensor(seq_length):
+            shape = tf.stack([word_ids.nrows(out_type=tf.int32), seq_length])
         return {"input_word_ids": word_ids.to_tensor(self.pad_id, shape=shape),  # (batch, seq)
                 "input_mask": tf.ones_like(word_ids).to_tensor(0, shape=shape),
                 "input_type_ids": packed["input_type_ids"].to_tensor(0, shape=shape)}

@@ -80,14 +80,11 @@ def export_text_classifier(path, classifier, preprocessor, *, task, text_fields,
         # alone costs its own length (padding never changes a real token's output). Under XLA, to
         # the first of a few lengths that holds it: one compilation each.
         packed = module.preprocessor.pack_ragged(list(texts))
-        features = module.preprocessor.pad(packed)  # (batch, longest)
+        length = None  # the longest text's
         if xla:
-            longest = tf.shape(features["input_word_ids"])[1]
-            extra = tf.gather(lengths, tf.searchsorted(lengths, longest[None])[0]) - longest
-            pad_ids = {"input_word_ids": module.preprocessor.pad_id}
-            features = {name: tf.pad(ids, [[0, 0], [0, extra]], constant_values=pad_ids.get(name, 0))
-                        for name, ids in features.items()}  # (batch, length)
-        return module.outputs(features)
+            longest = tf.cast(tf.reduce_max(packed["input_word_ids"].row_lengths()), tf.int32)
+            length = tf.gather(lengths, tf.searchsorted(lengths, longest[None])[0])
+        return module.outputs(module.preprocessor.pad(packed, length))  # (batch, length)
 
     @tf.function(input_signature=[id_specs])
     def serve_token_ids(features):

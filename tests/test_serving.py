@@ -11,6 +11,13 @@ import glue_tasks
 from bert_keras.serving import export_text_classifier, xla_lengths
 
 
+def saved_functions(path):
+    """The function definitions in the SavedModel at `path`."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
+    return proto.meta_graphs[0].graph_def.library.function
+
+
 @pytest.mark.parametrize("task_name", ["sst2", "stsb"])
 def test_export_serves_text_and_token_ids_like_the_keras_model(minilm_dir, tmp_path, task_name):
     """A small random encoder on the real vocabulary: the signatures agree with the Keras model."""
@@ -46,9 +53,7 @@ def test_export_serves_text_and_token_ids_like_the_keras_model(minilm_dir, tmp_p
     assert [(v.name, v.shape) for v in loaded.classifier_weights] == [(v.name, v.shape) for v in model.weights]
     for saved, weight in zip(loaded.classifier_weights, model.weights):
         np.testing.assert_array_equal(saved.numpy(), weight.numpy())
-    from tensorflow.core.protobuf import saved_model_pb2
-    proto = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
-    functions = [f.signature.name for f in proto.meta_graphs[0].graph_def.library.function]
+    functions = [f.signature.name for f in saved_functions(path)]
     assert not [name for name in functions if "call_and_return_conditional_losses" in name], functions
 
 
@@ -69,9 +74,7 @@ def test_an_xla_export_serves_what_the_keras_model_computes(minilm_dir, tmp_path
     path = str(tmp_path / "saved_model")
     export_text_classifier(path, model, preprocessor, task=task.glue_name, text_fields=task.text_fields,
                            label_names=task.labels, xla=True)
-    from tensorflow.core.protobuf import saved_model_pb2
-    proto = saved_model_pb2.SavedModel.FromString(open(os.path.join(path, "saved_model.pb"), "rb").read())
-    assert any(f.attr["_XlaMustCompile"].b for f in proto.meta_graphs[0].graph_def.library.function)
+    assert any(f.attr["_XlaMustCompile"].b for f in saved_functions(path))
 
     loaded = tf.saved_model.load(path)
     long = "The quick brown fox jumps over the lazy dog, again and again, every single day of the week."
