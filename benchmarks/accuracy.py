@@ -67,9 +67,17 @@ def peer_row(task, seed, common_flags):
 # heads and neurons (--pruning_structure heads_and_neurons), ranked by their weights' norms; taylor:
 # the same ranked by the first-order estimate of their loss (--pruning_score taylor); fisher: the recipe
 # ranking single weights by the diagonal Fisher score (--pruning_score fisher) instead of magnitude;
-# fisher_global: every kernel's Fisher scores ranked together (--sparsity_ranking global).
+# fisher_global: every kernel's Fisher scores ranked together (--sparsity_ranking global); fisher_no_teacher,
+# fisher_linear_lr and fisher_initial_0: the ablations of `fisher`.
 RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "block", "structured", "taylor",
-           "fisher", "fisher_global")
+           "fisher", "fisher_global", "fisher_no_teacher", "fisher_linear_lr", "fisher_initial_0")
+# What each recipe changes in `recipe`: the ablations take one ingredient out (no_teacher: the teacher and the
+# dense start, in train_py_row) or put one in; fisher_<ablation> is that ablation of `fisher`.
+CHANGES = {"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"initial_sparsity": "0"},
+           "global": {"sparsity_ranking": "global"}, "block": {"block_size": "1,4"},
+           "structured": {"pruning_structure": "heads_and_neurons"},
+           "taylor": {"pruning_structure": "heads_and_neurons", "pruning_score": "taylor"},
+           "fisher": {"pruning_score": "fisher"}}
 
 
 def recipe_flags(recipe, epochs, initial_sparsity):
@@ -77,13 +85,12 @@ def recipe_flags(recipe, epochs, initial_sparsity):
     settings = {"learning_rate": "5e-5", "initial_sparsity": f"{initial_sparsity:g}",
                 "pruning_end_epoch": f"{0.7 * epochs:g}", "pruning_frequency_epochs": f"{0.6 * epochs / 7:g}",
                 "learning_rate_schedule": "rewarm"}
-    settings.update({"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"initial_sparsity": "0"},
-                     "global": {"sparsity_ranking": "global"}, "block": {"block_size": "1,4"},
-                     "structured": {"pruning_structure": "heads_and_neurons"},
-                     "taylor": {"pruning_structure": "heads_and_neurons", "pruning_score": "taylor"},
-                     "fisher": {"pruning_score": "fisher"},
-                     "fisher_global": {"pruning_score": "fisher", "sparsity_ranking": "global"}}.get(recipe, {}))
-    return [f"--{k}={v}" for k, v in settings.items()], recipe != "no_teacher"
+    ablation = recipe
+    if recipe.startswith("fisher_"):
+        settings.update(CHANGES["fisher"])
+        ablation = recipe[len("fisher_"):]
+    settings.update(CHANGES.get(ablation, {}))
+    return [f"--{k}={v}" for k, v in settings.items()], ablation != "no_teacher"
 
 
 def results_row(task, seed, out, recipe, seconds):

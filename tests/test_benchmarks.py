@@ -228,6 +228,12 @@ def test_the_accuracy_recipe_updates_the_masks_8_times_and_rewarms_for_each():
                               ("global", "sparsity_ranking=global")):
         changed, distilled = accuracy.recipe_flags(ablation, 6, 0.5)
         assert distilled and f"--{setting}" in changed and len(set(changed) - set(flags)) == 1, ablation
+    fisher, distilled = accuracy.recipe_flags("fisher", 6, 0.5)
+    assert distilled and set(fisher) - set(flags) == {"--pruning_score=fisher"}
+    assert accuracy.recipe_flags("fisher_no_teacher", 6, 0.5) == (fisher, False)
+    for ablation in ("linear_lr", "initial_0", "global"):  # the same ablations of the Fisher recipe
+        changed, distilled = accuracy.recipe_flags(f"fisher_{ablation}", 6, 0.5)
+        assert distilled and set(changed) - set(fisher) == set(accuracy.recipe_flags(ablation, 6, 0.5)[0]) - set(flags)
 
 
 @pytest.mark.slow
