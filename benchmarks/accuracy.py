@@ -80,6 +80,11 @@ CHANGES = {"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"ini
            "fisher": {"pruning_score": "fisher"}}
 
 
+def distils(recipe):
+    """Whether a recipe distils from the dense teacher and starts from it."""
+    return recipe != "default" and recipe.removeprefix("fisher_") != "no_teacher"
+
+
 def recipe_flags(recipe, epochs, initial_sparsity):
     """(train.py's flags for a pruning recipe of `epochs` epochs, whether it distils from the teacher)."""
     settings = {"learning_rate": "5e-5", "initial_sparsity": f"{initial_sparsity:g}",
@@ -90,7 +95,7 @@ def recipe_flags(recipe, epochs, initial_sparsity):
         settings.update(CHANGES["fisher"])
         ablation = recipe[len("fisher_"):]
     settings.update(CHANGES.get(ablation, {}))
-    return [f"--{k}={v}" for k, v in settings.items()], ablation != "no_teacher"
+    return [f"--{k}={v}" for k, v in settings.items()], distils(recipe)
 
 
 def results_row(task, seed, out, recipe, seconds):
@@ -160,7 +165,7 @@ def main(argv):
                             f"--mixed_precision={FLAGS.mixed_precision}"]
             if FLAGS.peer:
                 rows.append(peer_row(task, seed, common_flags))
-            if any(r not in ("default", "no_teacher") for r in FLAGS.recipes):
+            if any(distils(r) for r in FLAGS.recipes):
                 rows.append(teacher_row(task, seed, common_flags))
             for recipe in FLAGS.recipes:
                 rows += [train_py_row(task, seed, float(s), common_flags, recipe) for s in FLAGS.sparsities
