@@ -90,10 +90,9 @@ def recipe_flags(recipe, epochs, initial_sparsity):
     settings = {"learning_rate": "5e-5", "initial_sparsity": f"{initial_sparsity:g}",
                 "pruning_end_epoch": f"{0.7 * epochs:g}", "pruning_frequency_epochs": f"{0.6 * epochs / 7:g}",
                 "learning_rate_schedule": "rewarm"}
-    ablation = recipe
-    if recipe.startswith("fisher_"):
+    ablation = recipe.removeprefix("fisher_")
+    if ablation != recipe:  # fisher_<ablation>: that ablation of `fisher`
         settings.update(CHANGES["fisher"])
-        ablation = recipe[len("fisher_"):]
     settings.update(CHANGES.get(ablation, {}))
     return [f"--{k}={v}" for k, v in settings.items()], distils(recipe)
 
