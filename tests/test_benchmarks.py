@@ -81,6 +81,7 @@ def test_no_benchmark_imports_train_py():
         assert not re.search(r"\bimport train\b|\bfrom train import\b", source), name
 
 
+@pytest.mark.slow  # ~75 s; the default run's budget is 15 minutes: the FLOP counts and kernels above run by default
 def test_training_speed_times_train_pys_pruned_step(pruned_fixed_length):
     found = pruned_fixed_length
     assert set(found) == ROW_KEYS

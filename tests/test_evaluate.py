@@ -95,6 +95,7 @@ print(json.dumps({{"labels": [l.decode() for l in out["label"].numpy()], "task":
     assert served["labels"] == evaluated
 
 
+@pytest.mark.slow  # ~45 s; the default run's budget is 15 minutes: evaluating a SavedModel runs by default
 def test_a_training_folder_is_evaluated_at_its_latest_checkpoint(pruned_run, tmp_path):
     run = str(tmp_path / "run")
     shutil.copytree(pruned_run, run)

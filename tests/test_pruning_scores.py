@@ -219,6 +219,8 @@ def test_scores_must_name_every_pruned_layer(checkpoint):
         pruning_schedules.prune_encoder(pretrained.encoder, names, constant(0.5), scores={names[0]: tf.Variable(0.0)})
 
 
+@pytest.mark.slow  # ~45 s; the default run's budget is 15 minutes: the Taylor score's replica test
+# (test_structured_pruning) takes the same cross-replica path
 def test_fisher_masks_and_zeros_are_the_same_on_every_replica(tmp_path):
     """Under MirroredStrategy (two logical CPUs): the replicas' gradients added up give one device's Fisher
     scores (a batch of 5 split 3 and 2); the callback sets the scores in cross-replica context, tfmot's

@@ -64,6 +64,8 @@ def test_bad_rows_are_named_by_file_and_line(tmp_path, rows, kwargs, message):
         user_data.user_task("mine", {}, ("my text",), labels=("a", "b"))
 
 
+@pytest.mark.slow  # ~140 s; the default run's budget is 15 minutes: the readers' tests above run by default,
+# and train.py, evaluate.py and the export on GLUE's files
 def test_a_csv_task_trained_evaluated_exported_and_predicted(minilm_dir, tmp_path):
     """Real SST-2 sentences with labels renamed, as a user's CSV; real STS-B pairs as JSON Lines scores."""
     import bert_keras
