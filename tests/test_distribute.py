@@ -83,8 +83,6 @@ def resumed_at(output):
     assert len(steps) == 1 and 4 <= steps[0] < 12, output[-5000:]
 
 
-@pytest.mark.slow  # ~240 s; the default run's budget is 15 minutes: the replica test below and the kill -9
-# resume of test_distillation's one-device student run by default
 def test_mirrored_run_killed_and_resumed_trains_as_one_device(pruned_run, dropout_free_minilm, tmp_path):
     """`mirrored` over two logical CPUs, killed with kill -9 after its first backup; the same command
     again resumes and ends where the uninterrupted one-device run ends."""
@@ -102,7 +100,7 @@ def test_mirrored_run_killed_and_resumed_trains_as_one_device(pruned_run, dropou
     assert_trained_alike(run, pruned_run)
 
 
-@pytest.mark.slow  # ~180 s; test_distillation's one-device student runs by default
+@pytest.mark.slow  # ~180 s; the mirrored test above and test_distillation's one-device student run by default
 def test_a_distilled_run_on_two_replicas_trains_as_one_device(distilled_run, pruned_run, dropout_free_minilm,
                                                               tmp_path):
     """Each example's teacher output travels with it to its replica, and the distillation loss is averaged

@@ -153,6 +153,8 @@ def test_masks_change_exactly_when_the_learning_rate_is_back_at_its_peak(ranking
     assert (len(set(np.round(sparsity[-1], 3))) > 1) == (ranking == "global")
 
 
+@pytest.mark.slow  # ~225 s; the default run's budget is 15 minutes: the configurations the pipeline gives
+# its teacher and students (below) and a distilled student (test_distillation) run by default
 def test_the_distill_pipeline_trains_the_teacher_then_each_student(minilm_dir, tmp_path, capsys):
     out = tmp_path / "mrpc"
     flags = short_run_flags(minilm_dir, str(out), "--distill", "--target_sparsity=0.8", "--max_steps=6",
