@@ -168,7 +168,7 @@ def tensorboard_points(log_dir):
 
 
 @pytest.mark.slow  # ~125 s (its bfloat16 is emulated on CPUs without avx512_bf16); the default run's budget is
-# 15 minutes: the console's lines, results, TensorBoard and sparsity of a run are tested on pruned_run above
+# 15 minutes: a run's results, TensorBoard and sparsity are tested on pruned_run above (its console only here)
 def test_a_new_users_run_from_a_failed_start_to_the_summary(minilm_dir, tmp_path):
     """The path of issue 23 in one run: a failed start leaves nothing that refuses the corrected one;
     a bfloat16 run of 8 steps of a 318-step epoch, default --log_steps (50: the epoch ends off the
