@@ -24,7 +24,7 @@ def pytest_addoption(parser):
 # out files in this order, so the long ones start at once and the short ones fill in around them.
 # test_distribute and test_train share `pruned_run`: first on one worker, while the other starts on
 # test_benchmarks, which does not need it.
-LONG_FILES = ["test_distribute.py", "test_benchmarks.py", "test_train.py", "test_evaluate.py", "test_user_data.py",
+LONG_FILES = ["test_distribute.py", "test_benchmarks.py", "test_train.py", "test_evaluate.py",
               "test_distillation.py", "test_pruning_recipe.py", "test_structured_pruning.py"]
 
 

@@ -81,7 +81,7 @@ def test_no_benchmark_imports_train_py():
         assert not re.search(r"\bimport train\b|\bfrom train import\b", source), name
 
 
-@pytest.mark.slow  # ~75 s; the default run's budget is 15 minutes: the FLOP counts and kernels above run by default
+@pytest.mark.slow  # ~75 s; the default run's budget is 15 minutes: the FLOP counts and kernels below run by default
 def test_training_speed_times_train_pys_pruned_step(pruned_fixed_length):
     found = pruned_fixed_length
     assert set(found) == ROW_KEYS
@@ -96,7 +96,7 @@ def test_training_speed_times_train_pys_pruned_step(pruned_fixed_length):
     assert 0 < found["flops_share_of_peak"] < 1.5  # a step cannot beat the machine's matmul peak by much
 
 
-@pytest.mark.slow  # ~30 s; the default run's budget is 15 minutes: train.py's side of the benchmark runs above
+@pytest.mark.slow  # ~30 s; with train.py's side above (--runslow)
 def test_training_speed_times_the_peer_on_the_same_batches(minilm_dir, pruned_fixed_length):
     """--framework transformers: the PyTorch peer on the batches train.py's step sees, with the same accounting."""
     ours = pruned_fixed_length  # pruning changes the step, not the batches
