@@ -35,7 +35,7 @@ import tf_keras as keras  # noqa: E402
 
 import glue_tasks  # noqa: E402
 import pruning_schedules  # noqa: E402
-from pruning_schedules import scores, structured  # noqa: E402
+from pruning_schedules import structured  # noqa: E402
 from glue_tasks import user_data  # noqa: E402
 from training import callbacks, config as run_config, data, distillation, distribution, export  # noqa: E402
 from training import run_folder, tflite  # noqa: E402
@@ -141,10 +141,11 @@ for _field in run_config.fields():
 
 
 # The settings of a pruned run that a dense teacher of the --distill pipeline leaves at their defaults.
-PRUNING_SETTINGS = ("pruning_structure", "pruning_score", "initial_sparsity", "pruning_schedule", "pruning_begin_step",
-                    "pruning_end_step", "pruning_frequency", "pruning_begin_epoch", "pruning_end_epoch",
-                    "pruning_frequency_epochs", "pruning_updates", "learning_rate_schedule", "sparsity_ranking",
-                    "prune_pooler", "prune_word_embeddings", "prune_layers", "block_size", "sparsity_m_by_n")
+PRUNING_SETTINGS = ("pruning_structure", "pruning_score", "pruning_score_batches", "initial_sparsity",
+                    "pruning_schedule", "pruning_begin_step", "pruning_end_step", "pruning_frequency",
+                    "pruning_begin_epoch", "pruning_end_epoch", "pruning_frequency_epochs", "pruning_updates",
+                    "learning_rate_schedule", "sparsity_ranking", "prune_pooler", "prune_word_embeddings",
+                    "prune_layers", "block_size", "sparsity_m_by_n")
 
 
 def student_settings(settings, sparsity):
@@ -257,15 +258,16 @@ def run(config, strategy, started, *, overwrite=False, keep_checkpoints=False):
     run_data = data.load_run_data(config, task, pretrained)
     plan = plan_steps(config, run_data.steps_per_epoch)
     teacher = distillation.teacher_outputs(config, task) if config.teacher else None
-    dense_kernels = None  # what a global sparsity ranking ranks: the weights training starts from
-    if config.sparsity_ranking == "global" and config.init_from:
+    dense_kernels = None  # what a global magnitude ranking ranks: the weights training starts from
+    if (config.sparsity_ranking == "global" and config.init_from and config.pruning_structure == "weights"
+            and config.pruning_score == "magnitude"):
         dense_kernels = export.export_kernels(config.init_from, task, task_model.select(pretrained.encoder, config),
                                               "--init_from")
     score_batches = None  # the first batches of the first epoch, the same at every update and on resume
     if config.pruning_score in ("taylor", "fisher"):  # fisher: on the labels alone, not the teacher's outputs
         score_batches = distribution.distributed(data.training_batches(
             config, run_data.train, 1, teacher_outputs=teacher if config.pruning_score == "taylor" else None
-        ).take(scores.SCORE_BATCHES).cache())
+        ).take(config.pruning_score_batches).cache())
     with strategy.scope():
         trained = build_training_model(config, pretrained, task, plan, dense_kernels, score_batches)
         if config.init_from:

@@ -68,11 +68,12 @@ def peer_row(task, seed, common_flags):
 # the same ranked by the first-order estimate of their loss (--pruning_score taylor); fisher: the recipe
 # ranking single weights by the diagonal Fisher score (--pruning_score fisher) instead of magnitude;
 # fisher_global: every kernel's Fisher scores ranked together (--sparsity_ranking global); fisher_no_teacher,
-# fisher_linear_lr and fisher_initial_0: the ablations of `fisher`.
+# fisher_linear_lr and fisher_initial_0: the ablations of `fisher`; taylor_global: all layers' heads (and,
+# apart, neurons) ranked together, so each layer keeps its own number.
 RECIPES = ("default", "recipe", "no_teacher", "linear_lr", "initial_0", "global", "block", "structured", "taylor",
-           "fisher", "fisher_global", "fisher_no_teacher", "fisher_linear_lr", "fisher_initial_0")
+           "fisher", "fisher_global", "fisher_no_teacher", "fisher_linear_lr", "fisher_initial_0", "taylor_global")
 # What each recipe changes in `recipe`: the ablations take one ingredient out (no_teacher: the teacher and the
-# dense start, in train_py_row) or put one in; fisher_<ablation> is that ablation of `fisher`.
+# dense start, in train_py_row) or put one in; <base>_<ablation> is that ablation of `fisher` or `taylor`.
 CHANGES = {"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"initial_sparsity": "0"},
            "global": {"sparsity_ranking": "global"}, "block": {"block_size": "1,4"},
            "structured": {"pruning_structure": "heads_and_neurons"},
@@ -80,9 +81,17 @@ CHANGES = {"linear_lr": {"learning_rate_schedule": "linear"}, "initial_0": {"ini
            "fisher": {"pruning_score": "fisher"}}
 
 
+def base_and_ablation(recipe):
+    """("fisher", "global") for fisher_global; (None, recipe) for a recipe that is no ablation of another."""
+    for base in ("fisher", "taylor"):
+        if recipe.startswith(f"{base}_"):
+            return base, recipe.removeprefix(f"{base}_")
+    return None, recipe
+
+
 def distils(recipe):
     """Whether a recipe distils from the dense teacher and starts from it."""
-    return recipe != "default" and recipe.removeprefix("fisher_") != "no_teacher"
+    return recipe != "default" and base_and_ablation(recipe)[1] != "no_teacher"
 
 
 def recipe_flags(recipe, epochs, initial_sparsity):
@@ -90,9 +99,9 @@ def recipe_flags(recipe, epochs, initial_sparsity):
     settings = {"learning_rate": "5e-5", "initial_sparsity": f"{initial_sparsity:g}",
                 "pruning_end_epoch": f"{0.7 * epochs:g}", "pruning_frequency_epochs": f"{0.6 * epochs / 7:g}",
                 "learning_rate_schedule": "rewarm"}
-    ablation = recipe.removeprefix("fisher_")
-    if ablation != recipe:  # fisher_<ablation>: that ablation of `fisher`
-        settings.update(CHANGES["fisher"])
+    base, ablation = base_and_ablation(recipe)
+    if base:  # <base>_<ablation>: that ablation of `fisher` or `taylor`
+        settings.update(CHANGES[base])
     settings.update(CHANGES.get(ablation, {}))
     return [f"--{k}={v}" for k, v in settings.items()], distils(recipe)
 

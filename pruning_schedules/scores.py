@@ -17,7 +17,6 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
 
-SCORE_BATCHES = 16  # training batches each score averages over (512 examples at batch 32)
 LOSS_SCALE = 2.0 ** 15  # the first loss scale under mixed_float16 (Keras' initial one)
 DAMPING = 0.01  # of a kernel's mean Fisher diagonal, added to each entry (GPTQ's relative dampening)
 MAX_LAYER_SPARSITY = 0.99  # global ranking's cap on one kernel

@@ -235,6 +235,9 @@ def test_the_accuracy_recipe_updates_the_masks_8_times_and_rewarms_for_each():
     for ablation in ("linear_lr", "initial_0", "global"):  # the same ablations of the Fisher recipe
         changed, distilled = accuracy.recipe_flags(f"fisher_{ablation}", 6, 0.5)
         assert distilled and set(changed) - set(fisher) == set(accuracy.recipe_flags(ablation, 6, 0.5)[0]) - set(flags)
+    taylor, _ = accuracy.recipe_flags("taylor", 6, 0.5)
+    changed, distilled = accuracy.recipe_flags("taylor_global", 6, 0.5)  # heads and neurons ranked across layers
+    assert distilled and set(changed) - set(taylor) == {"--sparsity_ranking=global"}
 
 
 @pytest.mark.slow

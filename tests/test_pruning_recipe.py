@@ -223,6 +223,8 @@ def test_the_distill_pipeline_takes_the_pruning_recipe_where_no_flag_is_given(tm
                                        "--initial_sparsity=0", "--pruning_frequency=50", "--pruning_score=magnitude")
     assert (recipe(teacher), recipe(student)) == ((3e-5, "linear", 0.0, None, None, "magnitude"),
                                                   (3e-5, "rewarm", 0.0, None, 50, "magnitude"))
+    teacher, student = distill_configs(tmp_path, "--distill", "--target_sparsity=0.8", "--pruning_score_batches=64")
+    assert (teacher.pruning_score_batches, student.pruning_score_batches) == (16, 64)  # a pruning setting
     _, m_by_n = distill_configs(tmp_path, "--distill", "--target_sparsity=0.5", "--sparsity_m_by_n=2,4")
     assert recipe(m_by_n) == (5e-5, "linear", 0.0, None, None, "magnitude")  # what 2:4 sparsity allows
     # Without --distill a pruned run keeps the plain defaults.

@@ -122,11 +122,14 @@ class RunConfig:
         choices=("weights", "heads_and_neurons"))
     pruning_score: str = _field(
         "magnitude", "What ranks what pruning removes. magnitude: single weights by |w| (tfmot), heads and "
-        "neurons by their weights' L2 norm. fisher (single weights): w^2 x the mean squared gradient over 16 "
-        "training batches at each update, the second-order estimate of the loss a weight's removal costs "
-        "(oBERT's, diagonal). taylor (heads and neurons): |dL/dmask| of each group over the same batches, the "
-        "first-order one. With --sparsity_ranking global, fisher ranks every kernel's scores together at each "
-        "update (oBERT's ranking).", identity=True, choices=("magnitude", "fisher", "taylor"))
+        "neurons by their weights' L2 norm. fisher (single weights): w^2 x the mean squared gradient over "
+        "--pruning_score_batches training batches at each update, the second-order estimate of the loss a "
+        "weight's removal costs (oBERT's, diagonal). taylor (heads and neurons): |dL/dmask| of each group over "
+        "the same batches, the first-order one. With --sparsity_ranking global, fisher ranks every kernel's "
+        "scores together at each update (oBERT's ranking).", identity=True, choices=("magnitude", "fisher", "taylor"))
+    pruning_score_batches: int = _field(16, "--pruning_score fisher or taylor: the training batches each score "
+                                        "averages over (the run's first, the same at every update).",
+                                        identity=True, lower_bound=1)
     pruning_schedule: str = _field("polynomial_decay", "tfmot's PolynomialDecay (power 3) or ConstantSparsity.",
                                    identity=True, choices=("polynomial_decay", "constant"))
     initial_sparsity: float = _field(0.0, "PolynomialDecay's starting sparsity.", identity=True)
