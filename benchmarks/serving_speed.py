@@ -1,7 +1,7 @@
 r"""Serving raw text: train.py's SavedModel against transformers' pipeline, same weights, same texts.
 
   HF_HUB_OFFLINE=1 python benchmarks/serving_speed.py --init_checkpoint DIR --glue_dir DIR [--requests 200]
-      [--structured_sparsities 0.5,0.75] [--tflite] [--xla]
+      [--structured_sparsities 0.5,0.75] [--encoders RUN/encoder,...] [--tflite] [--xla]
 
 Our side: the SST-2 task model train.py builds on the encoder in --init_checkpoint (a Hugging Face
 BERT folder), its head seeded, exported by `training.export.export` (the export of train.py and
@@ -19,8 +19,11 @@ probabilities are compared on every text (`max_abs_probability_difference`). Wit
 (`--pruning_structure heads_and_neurons`'s export) is served on the same texts too, interleaved with
 our dense one (in blocks of 20 requests or 4 batches, the order rotating: a slower minute of a shared
 machine slows every model alike), its speed-up over it, and each model's parameters and SavedModel
-bytes. With --tflite, each model's TensorFlow Lite files (training.tflite: float, dynamic range, full
-integer) and their batch-1 latency on the SST-2 rows' token ids against the SavedModel's
+bytes. --encoders does the same for encoders a structured train.py run sliced (its `encoder/` folder,
+each layer with the heads and neurons the run kept): an SST-2 model on each, its head seeded, so that
+a run of any task, its layers of unequal widths included, is timed on the same texts. With --tflite,
+each model's TensorFlow Lite files (training.tflite: float, dynamic range, full integer) and their
+batch-1 latency on the SST-2 rows' token ids against the SavedModel's
 `serve_token_ids` on the same ids (the tokenizer left out on both sides). With --xla, each of our
 models is also exported with its classifier compiled by XLA (`train.py --export_xla`) and served
 interleaved with the others. Every model first serves the batch-1 requests and the batched set once,
@@ -62,17 +65,18 @@ def texts_to_serve():
     return {"sst2": dev, "long": long}
 
 
-def export_ours(path, structured_sparsity=0.0, xla_path=None):
+def export_ours(path, structured_sparsity=0.0, xla_path=None, encoder=None):
     """train.py's SST-2 model on the encoder, its head seeded, exported as train.py exports; the float32 copy.
 
     structured_sparsity > 0: that share of each layer's heads and neurons masked (the smallest norms of
     the pretrained weights, as a structured run's first update ranks them) and sliced out by the export.
+    encoder: a sliced encoder folder to build on instead of --init_checkpoint's.
     """
     pruning = {}
     if structured_sparsity:
         pruning = dict(target_sparsity=structured_sparsity, pruning_structure="heads_and_neurons",
                        pruning_begin_step=0, pruning_end_step=1, pruning_frequency=1)
-    config = RunConfig(task=TASK.tfds_name, init_checkpoint=FLAGS.init_checkpoint,
+    config = RunConfig(task=TASK.tfds_name, init_checkpoint=encoder or FLAGS.init_checkpoint,
                        max_seq_length=FLAGS.max_seq_length, seed=FLAGS.seed, **pruning)
     keras.utils.set_random_seed(config.seed)
     pretrained = bert_keras.load_encoder(config.init_checkpoint)
@@ -231,6 +235,8 @@ def define_flags():
                       "integer) and time batch 1 on token ids against the SavedModel's serve_token_ids.")
     flags.DEFINE_list("structured_sparsities", [], "Also serve the model with this share of each layer's heads and "
                       "neurons sliced out (e.g. 0.5,0.75), against our dense one.")
+    flags.DEFINE_list("encoders", [], "Also serve an SST-2 model on each of these encoders sliced by a structured "
+                      "train.py run (RUN/encoder), against our dense one.")
     flags.DEFINE_bool("xla", False, "Also serve each of our models exported with its classifier compiled by XLA.")
 
 
@@ -241,10 +247,12 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         paths = {"0": os.path.join(tmp, "saved_model")}
         paths.update({s: os.path.join(tmp, f"structured_{s}") for s in FLAGS.structured_sparsities})
+        encoders = {f"encoder{i}": folder for i, folder in enumerate(FLAGS.encoders)}  # keys: not a float
+        paths.update({name: os.path.join(tmp, name) for name in encoders})
         # --xla: each model's XLA export beside it, served with the others, not in the sizes or TFLite rows.
         xla_paths = {sparsity: path + "_xla" for sparsity, path in paths.items()} if FLAGS.xla else {}
-        models = {sparsity: export_ours(path, float(sparsity), xla_paths.get(sparsity))
-                  for sparsity, path in paths.items()}
+        models = {name: export_ours(path, 0.0 if name in encoders else float(name), xla_paths.get(name),
+                                    encoders.get(name)) for name, path in paths.items()}
         sizes = {sparsity: {"parameters": models[sparsity].count_params(), **saved_model_bytes(path)}
                  for sparsity, path in paths.items()}
         ours = {sparsity: our_classifier(path) for sparsity, path in paths.items()}
@@ -265,7 +273,8 @@ def main(argv):
                 if model == "0":
                     continue
                 sparsity, xla = model.removesuffix("_xla"), model.endswith("_xla")
-                key = ("saved_model" if sparsity == "0" else f"structured_{sparsity}") + ("_xla" if xla else "")
+                key = ("saved_model" if sparsity == "0" else sparsity if sparsity in encoders
+                       else f"structured_{sparsity}") + ("_xla" if xla else "")
                 rows[name][key] = {**row, **speedups(row, dense, "dense")}
                 if xla and sparsity != "0":
                     rows[name][key].update(speedups(row, our_rows["0_xla"], "dense_xla"))
@@ -277,7 +286,7 @@ def main(argv):
             lite = {sparsity: tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
                     for sparsity, path in paths.items()}
     common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
-                       "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes,
+                       "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes, "encoders": encoders,
                        **({"tflite": lite} if FLAGS.tflite else {})})
 
 

@@ -264,6 +264,29 @@ def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
         assert lite["tokenizer_latency_ms_median"] > 0, lite
 
 
+@pytest.mark.slow  # ~3 min; the sliced encoder's saving, loading and export run by default (test_structured_pruning)
+def test_serving_speed_times_an_encoder_with_layers_of_unequal_widths(minilm_dir, tmp_path):
+    """--encoders: an SST-2 model on an encoder a structured run sliced, each layer its own shape."""
+    import dataclasses
+
+    import bert_keras
+    from bert_keras import loading, slicing
+
+    pretrained = bert_keras.load_encoder(minilm_dir)
+    heads = {0: [0, 5], 1: [2], 2: [], 3: [1, 2, 3], 4: [4, 6], 5: [7]}  # layer 2 skips attention
+    neurons = {i: list(range(0, 1536, 4 + i)) for i in range(6)}
+    config, _, encoder = slicing.slice_classifier(bert_keras.build_classifier(pretrained.encoder, 2, 0.0),
+                                                  pretrained.config, heads, neurons)
+    folder = str(tmp_path / "encoder")
+    loading.save_converted(dataclasses.replace(pretrained, encoder=encoder, config=config), folder)
+    _, found = run_script("serving_speed.py", f"--init_checkpoint={minilm_dir}", f"--glue_dir={GLUE}",
+                          "--requests=3", "--warmup_requests=1", "--long_texts=8", f"--encoders={folder}")
+    assert found["encoders"] == {"encoder0": folder}
+    assert found["sizes"]["encoder0"]["parameters"] == encoder.count_params() + 384 * 2 + 2  # and the SST-2 head
+    for row in found["rows"].values():
+        assert row["encoder0"]["latency_speedup_over_dense"] > 0 and row["encoder0"]["latency_ms_median"] > 0
+
+
 def test_serving_models_take_turns_block_by_block():
     """serving_speed.interleaved: every model classifies every input, its outputs in input order, the
     models taking turns a block at a time, the first of each turn rotating."""
