@@ -22,10 +22,10 @@ def pytest_addoption(parser):
 
 # The files that each take minutes, first: pytest-xdist (`make test`, --no-loadscope-reorder) hands
 # out files in this order, so the long ones start at once and the short ones fill in around them.
-# test_distribute and test_train share `pruned_run`: first on one worker, while the other starts on
-# test_benchmarks, which does not need it.
-LONG_FILES = ["test_distribute.py", "test_benchmarks.py", "test_train.py", "test_evaluate.py",
-              "test_distillation.py", "test_pruning_recipe.py", "test_structured_pruning.py"]
+# The longest first: test_distribute computes `pruned_run` (which test_train and test_evaluate share) on
+# one worker while the other starts on test_structured_pruning's run, which does not need it.
+LONG_FILES = ["test_distribute.py", "test_structured_pruning.py", "test_benchmarks.py", "test_train.py",
+              "test_evaluate.py", "test_distillation.py", "test_pruning_recipe.py"]
 
 
 def pytest_collection_modifyitems(config, items):

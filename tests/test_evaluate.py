@@ -109,6 +109,8 @@ def test_a_training_folder_is_evaluated_at_its_latest_checkpoint(pruned_run, tmp
     assert all(abs(matrices[name] - 0.5) < 0.005 for name in PRUNED)
 
 
+@pytest.mark.slow  # ~95 s (3,000 examples); the default run's budget is 15 minutes: AX's test split below
+# takes the same evaluate.py path (--split=test, the server's file) in a third of the time
 def test_test_split_writes_the_glue_server_file(pruned_run, tmp_path):
     result = evaluate("--task=rte", f"--model={pruned_run}/saved_model", f"--glue_dir={GLUE}", "--split=test",
                       f"--output_dir={tmp_path}")
@@ -134,7 +136,6 @@ def mnli_model(minilm_dir, tmp_path_factory):
     return path
 
 
-@pytest.mark.slow  # ~30 s; the default run's budget is 15 minutes: the RTE test split above takes the same path
 def test_ax_is_predicted_with_an_mnli_model(mnli_model, tmp_path):
     result = evaluate("--task=ax", f"--model={mnli_model}", f"--glue_dir={GLUE}", "--split=test",
                       f"--output_dir={tmp_path}")
