@@ -23,8 +23,9 @@ bytes. --encoders does the same for encoders a structured train.py run sliced (i
 each layer with the heads and neurons the run kept): an SST-2 model on each, its head seeded, so that
 a run of any task, its layers of unequal widths included, is timed on the same texts. With --tflite,
 each model's TensorFlow Lite files (training.tflite: float, dynamic range, full integer) and their
-batch-1 latency on the SST-2 rows' token ids against the SavedModel's
-`serve_token_ids` on the same ids (the tokenizer left out on both sides). With --xla, each of our
+batch-1 latency on the token ids of the SST-2 rows and of the 128-token ones ("long") against the
+SavedModel's `serve_token_ids` on the same ids (the tokenizer left out on both sides), and against
+the dense model's file of the same kind (`speedup_over_dense`). With --xla, each of our
 models is also exported with its classifier compiled by XLA (`train.py --export_xla`) and served
 interleaved with the others. Every model first serves the batch-1 requests and the batched set once,
 untimed: an XLA export compiles for each shape on its first call. Prints one JSON line.
@@ -195,11 +196,18 @@ def tflite_row(saved_model_path, texts, directory):
         padded = preprocessor.pad(preprocessor.pack_ragged([tf.constant([text])]), length)
         return {name: value.numpy() for name, value in padded.items()}
 
-    requests = [ids(text) for text in texts["sst2"][:FLAGS.warmup_requests + FLAGS.requests]]
+    count = FLAGS.warmup_requests + FLAGS.requests
+    requests = [ids(text) for text in texts["sst2"][:count]]
+    long_requests = [ids(text) for text in texts["long"][:count]]  # 128 tokens (--max_seq_length)
     representative = [ids(text, FLAGS.max_seq_length) for text in texts["long"][:tflite.REPRESENTATIVE_EXAMPLES]]
     serve = tf.saved_model.load(saved_model_path).signatures["serve_token_ids"]
-    saved_model_ms = median_ms(lambda f: serve(**{k: tf.constant(v) for k, v in f.items()}), requests)
-    row = {"saved_model_token_ids_ms": saved_model_ms}
+
+    def serve_ids(features):
+        return serve(**{k: tf.constant(v) for k, v in features.items()})
+
+    saved_model_ms = median_ms(serve_ids, requests)
+    long_saved_model_ms = median_ms(serve_ids, long_requests)
+    row = {"saved_model_token_ids_ms": saved_model_ms, "long": {"saved_model_token_ids_ms": long_saved_model_ms}}
     for quantization, path in tflite.export(directory, saved_model_path, tflite.QUANTIZATIONS,
                                             vocab_file=pretrained.vocab_file, lower_case=pretrained.lower_case,
                                             max_seq_length=FLAGS.max_seq_length, task=TASK.glue_name,
@@ -207,9 +215,12 @@ def tflite_row(saved_model_path, texts, directory):
                                             representative=representative).items():
         with open(path, "rb") as f:
             data = f.read()
-        ms = median_ms(tflite.TFLiteClassifier(path), requests)
+        classifier = tflite.TFLiteClassifier(path)
+        ms, long_ms = median_ms(classifier, requests), median_ms(classifier, long_requests)
         row[quantization] = {"latency_ms_median": ms, "speedup_over_saved_model": round(saved_model_ms / ms, 2),
                              "bytes": len(data), "gzip_bytes": len(gzip.compress(data, 6, mtime=0))}
+        row["long"][quantization] = {"latency_ms_median": long_ms,
+                                     "speedup_over_saved_model": round(long_saved_model_ms / long_ms, 2)}
     tokenizer = tflite.TFLiteTextClassifier(os.path.join(directory, "float.tflite"))
     row["tokenizer_latency_ms_median"] = median_ms(lambda text: tokenizer.tokenize([text]),
                                                    texts["sst2"][:FLAGS.warmup_requests + FLAGS.requests])
@@ -285,6 +296,11 @@ def main(argv):
         if FLAGS.tflite:
             lite = {sparsity: tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
                     for sparsity, path in paths.items()}
+            for model in set(lite) - {"0"}:  # each file against the dense model's file of the same kind
+                for ours, dense in ((lite[model], lite["0"]), (lite[model]["long"], lite["0"]["long"])):
+                    for q in tflite.QUANTIZATIONS:
+                        speedup = dense[q]["latency_ms_median"] / ours[q]["latency_ms_median"]
+                        ours[q]["speedup_over_dense"] = round(speedup, 2)
     common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
                        "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes, "encoders": encoders,
                        **({"tflite": lite} if FLAGS.tflite else {})})

@@ -262,6 +262,12 @@ def test_serving_speed_serves_the_peers_probabilities(minilm_dir):
         assert lite["dynamic_range"]["bytes"] < 0.3 * lite["float"]["bytes"], lite
         assert all(lite[q]["latency_ms_median"] > 0 for q in ("float", "dynamic_range", "full_integer")), lite
         assert lite["tokenizer_latency_ms_median"] > 0, lite
+        assert all(lite["long"][q]["latency_ms_median"] > 0 for q in ("float", "dynamic_range", "full_integer")), lite
+    for quantization in ("float", "dynamic_range", "full_integer"):  # the pruned file against the dense one
+        pruned, dense = found["tflite"]["0.5"], found["tflite"]["0"]
+        assert pruned[quantization]["speedup_over_dense"] == pytest.approx(
+            dense[quantization]["latency_ms_median"] / pruned[quantization]["latency_ms_median"], abs=0.01)
+        assert pruned["long"][quantization]["speedup_over_dense"] > 0
 
 
 @pytest.mark.slow  # ~3 min; the sliced encoder's saving, loading and export run by default (test_structured_pruning)
