@@ -185,10 +185,11 @@ def median_ms(call, requests):
     return round(1000 * float(np.median(latencies_s(call, requests))), 2)
 
 
-def tflite_row(saved_model_path, texts, directory):
+def tflite_row(saved_model_path, texts, directory, dense=None):
     """Batch-1 latency on token ids (tokenised beforehand: no tokenizer on either side) of the SavedModel's
     serve_token_ids and of each TensorFlow Lite file made from it, with the files' sizes; and
-    tokenizer.tflite's latency on the raw texts (what serving raw text in TensorFlow Lite adds)."""
+    tokenizer.tflite's latency on the raw texts (what serving raw text in TensorFlow Lite adds).
+    dense: the dense model's row, each file then also timed against the dense file of its kind."""
     pretrained = bert_keras.load_encoder(FLAGS.init_checkpoint)
     preprocessor = bert_keras.BertPreprocessor(pretrained.vocab_file, pretrained.lower_case, FLAGS.max_seq_length)
 
@@ -205,6 +206,14 @@ def tflite_row(saved_model_path, texts, directory):
     def serve_ids(features):
         return serve(**{k: tf.constant(v) for k, v in features.items()})
 
+    def latency(call, requests, saved_model_ms, dense_file):
+        """A file's median latency on `requests`, against its SavedModel's and the dense model's file's."""
+        ms = median_ms(call, requests)
+        found = {"latency_ms_median": ms, "speedup_over_saved_model": round(saved_model_ms / ms, 2)}
+        if dense_file:
+            found["speedup_over_dense"] = round(dense_file["latency_ms_median"] / ms, 2)
+        return found
+
     saved_model_ms = median_ms(serve_ids, requests)
     long_saved_model_ms = median_ms(serve_ids, long_requests)
     row = {"saved_model_token_ids_ms": saved_model_ms, "long": {"saved_model_token_ids_ms": long_saved_model_ms}}
@@ -216,14 +225,12 @@ def tflite_row(saved_model_path, texts, directory):
         with open(path, "rb") as f:
             data = f.read()
         classifier = tflite.TFLiteClassifier(path)
-        ms, long_ms = median_ms(classifier, requests), median_ms(classifier, long_requests)
-        row[quantization] = {"latency_ms_median": ms, "speedup_over_saved_model": round(saved_model_ms / ms, 2),
+        row[quantization] = {**latency(classifier, requests, saved_model_ms, dense and dense[quantization]),
                              "bytes": len(data), "gzip_bytes": len(gzip.compress(data, 6, mtime=0))}
-        row["long"][quantization] = {"latency_ms_median": long_ms,
-                                     "speedup_over_saved_model": round(long_saved_model_ms / long_ms, 2)}
+        row["long"][quantization] = latency(classifier, long_requests, long_saved_model_ms,
+                                            dense and dense["long"][quantization])
     tokenizer = tflite.TFLiteTextClassifier(os.path.join(directory, "float.tflite"))
-    row["tokenizer_latency_ms_median"] = median_ms(lambda text: tokenizer.tokenize([text]),
-                                                   texts["sst2"][:FLAGS.warmup_requests + FLAGS.requests])
+    row["tokenizer_latency_ms_median"] = median_ms(lambda text: tokenizer.tokenize([text]), texts["sst2"][:count])
     return row
 
 
@@ -293,14 +300,9 @@ def main(argv):
                     rows[name][key]["max_abs_probability_difference_to_plain"] = float(  # its export without XLA
                         np.abs(our_p[model] - our_p[sparsity]).max())
         lite = {}
-        if FLAGS.tflite:
-            lite = {sparsity: tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"))
-                    for sparsity, path in paths.items()}
-            for model in set(lite) - {"0"}:  # each file against the dense model's file of the same kind
-                for ours, dense in ((lite[model], lite["0"]), (lite[model]["long"], lite["0"]["long"])):
-                    for q in tflite.QUANTIZATIONS:
-                        speedup = dense[q]["latency_ms_median"] / ours[q]["latency_ms_median"]
-                        ours[q]["speedup_over_dense"] = round(speedup, 2)
+        if FLAGS.tflite:  # the dense model ("0") first: every other file is timed against its file of the same kind
+            for sparsity, path in paths.items():
+                lite[sparsity] = tflite_row(path, texts, os.path.join(tmp, f"tflite_{sparsity}"), lite.get("0"))
     common.print_json({"checkpoint": FLAGS.init_checkpoint, "batch_size": FLAGS.batch_size,
                        "max_seq_length": FLAGS.max_seq_length, "rows": rows, "sizes": sizes, "encoders": encoders,
                        **({"tflite": lite} if FLAGS.tflite else {})})
