@@ -9,13 +9,15 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras as keras
 from tensorflow.python.framework import convert_to_constants
 
 import bert_keras
-from benchmarks import common, training_speed
+import glue_tasks
+from benchmarks import common, teacher_fit, training_speed
 from conftest import GLUE, REPO
 from training import run_folder
 from training.config import RunConfig
@@ -347,3 +349,36 @@ def test_tflite_accuracy_holds_each_file_against_the_savedmodel(pruned_run, tmp_
     assert row["float"]["accuracy"] == row["saved_model"]["accuracy"]
     assert row["dynamic_range"]["bytes"] < 0.3 * row["float"]["bytes"]
     assert 0 <= row["full_integer"]["same_label"] <= 1
+
+
+def test_teacher_fit_against_a_hand_computation():
+    """benchmarks/teacher_fit.py's measures on three examples worked out by hand (classes) and on scores."""
+    classes = glue_tasks.get_task("rte")
+    teacher = np.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    student = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    found = teacher_fit.fit(classes, teacher, student, np.array([0, 1, 1]), temperature=2.0)
+
+    def kl(t, s):  # T^2 KL(softmax(t / 2) || softmax(s / 2)) over two classes
+        p, q = (np.exp(np.array(x) / 2) / np.exp(np.array(x) / 2).sum() for x in (t, s))
+        return 4 * np.sum(p * np.log(p / q))
+    assert found["same_label"] == pytest.approx(2 / 3)  # the third: both argmax 0 (ties take the first)
+    assert found["teacher_accuracy"] == pytest.approx(2 / 3) and found["student_accuracy"] == pytest.approx(1 / 3)
+    assert found["kl"] == pytest.approx((kl([2, 0], [1, 0]) + kl([0, 1], [1, 0]) + 0) / 3)
+    scores = teacher_fit.fit(glue_tasks.get_task("stsb"), np.array([[1.0], [2.0], [4.0]]),
+                             np.array([[1.0], [3.0], [4.0]]), None, temperature=2.0)
+    assert scores["mean_squared_difference"] == pytest.approx(1 / 3)
+    assert scores["pearson"] == pytest.approx(np.corrcoef([1, 2, 4], [1, 3, 4])[0, 1])
+
+
+@pytest.mark.slow  # ~2 min: two models over RTE's training and dev splits
+def test_teacher_fit_reads_each_example_of_a_distilled_run(distilled_run, pruned_run):
+    """On a finished distilled run the student's and the teacher's dev accuracies are their runs' own
+    (train.py's evaluation), so every example met its own outputs and label."""
+    _, found = run_script("teacher_fit.py", f"--runs={distilled_run}", timeout=900)
+    (row,) = found["rows"]
+    assert row["task"] == "RTE" and row["teacher"] == pruned_run
+    assert row["train"]["examples"] == 2490 and row["validation"]["examples"] == 277
+    dev = row["validation"]
+    assert dev["student_accuracy"] == pytest.approx(run_folder.read_results(distilled_run)["eval_accuracy"])
+    assert dev["teacher_accuracy"] == pytest.approx(run_folder.read_results(pruned_run)["eval_accuracy"])
+    assert 0 < dev["same_label"] <= 1 and dev["kl"] >= 0

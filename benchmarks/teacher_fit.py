@@ -1,0 +1,72 @@
+r"""How closely finished distilled train.py runs follow their teachers, on the training split and the first dev split.
+
+  python benchmarks/teacher_fit.py --runs OUT/cola/epochs6_seed2_float32/fisher_0.8[,...]
+
+Tells a student that cannot fit its teacher (it disagrees on its own training examples: too few weights
+left, or too little training) from one that fits it there and not on new sentences (a transfer-set
+problem). Each run's export and its teacher's (train_config.json's `teacher`) serve the raw text of both
+splits, read from where the run read them (training.distillation.served_outputs). Classes: the share of
+examples given the same label, each side's accuracy on the labels, and the mean T^2 KL between the two
+softened distributions at the run's temperature (the distillation loss's teacher term). Regression: the
+Pearson correlation of the two scores and their mean squared difference. Prints one JSON line.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
+from benchmarks import common  # noqa: E402  (first: TensorFlow's environment)
+
+from absl import app, flags  # noqa: E402
+import numpy as np  # noqa: E402
+
+from training import data, distillation  # noqa: E402
+from training.config import RunConfig  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def log_softmax(logits, temperature):
+    scaled = logits / temperature
+    scaled = scaled - scaled.max(-1, keepdims=True)
+    return scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
+
+
+def fit(task, teacher, student, labels, temperature):
+    """How `student` follows `teacher` ([examples, outputs] each) on examples with `labels`."""
+    if task.is_regression:
+        return {"pearson": float(np.corrcoef(teacher[:, 0], student[:, 0])[0, 1]),
+                "mean_squared_difference": float(np.mean((teacher[:, 0] - student[:, 0]) ** 2))}
+    log_t, log_s = log_softmax(teacher, temperature), log_softmax(student, temperature)
+    kl = temperature ** 2 * np.sum(np.exp(log_t) * (log_t - log_s), axis=-1)
+    return {"same_label": float(np.mean(teacher.argmax(-1) == student.argmax(-1))),
+            "teacher_accuracy": float(np.mean(teacher.argmax(-1) == labels)),
+            "student_accuracy": float(np.mean(student.argmax(-1) == labels)),
+            "kl": float(np.mean(kl))}
+
+
+def run_row(run):
+    config = RunConfig.load(run)
+    if not config.teacher:
+        raise app.UsageError(f"--runs {run}: not a distilled run (its train_config.json names no teacher)")
+    task = data.task_of(config)
+    row = {"run": run, "task": task.glue_name, "teacher": config.teacher}
+    for split in ("train", task.dev_splits[0]):
+        examples = list(data.load_split(config, task, split).as_numpy_iterator())
+        indices = np.array([e["idx"] for e in examples])
+        labels = np.array([e["label"] for e in examples])
+        teacher, student = (distillation.served_outputs(model, config, task, split, "--runs")[indices]
+                            for model in (config.teacher, run))
+        row[split] = {"examples": len(indices), **fit(task, teacher, student, labels, config.distill_temperature)}
+    return row
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    common.print_json({"rows": [run_row(run) for run in FLAGS.runs]})
+
+
+if __name__ == "__main__":
+    flags.DEFINE_list("runs", None, "Finished train.py run folders distilled from a teacher.", required=True)
+    app.run(main)
