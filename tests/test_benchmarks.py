@@ -172,6 +172,7 @@ def test_training_flops_count_every_matmul_tensorflow_counts(minilm_dir, output_
     assert counted > 0 and common.training_flops(config, batch, seq, 2, output_range) == 3 * (counted + attention)
 
 
+@pytest.mark.slow  # ~27 s in a process of its own; the default run's budget is 15 minutes
 def test_kernels_compare_forms_that_compute_the_same_thing():
     """benchmarks/kernel_speed.py: TensorFlow's and torch's matmuls, attention's einsums and batched matmuls, GELU
     native and between casts each give the same result (what is timed is one computation two ways), and a
