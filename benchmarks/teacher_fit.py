@@ -19,25 +19,21 @@ from benchmarks import common  # noqa: E402  (first: TensorFlow's environment)
 
 from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy.special import log_softmax  # noqa: E402
 
+from glue_tasks.specs import pearson  # noqa: E402
 from training import data, distillation  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
-def log_softmax(logits, temperature):
-    scaled = logits / temperature
-    scaled = scaled - scaled.max(-1, keepdims=True)
-    return scaled - np.log(np.exp(scaled).sum(-1, keepdims=True))
-
-
 def fit(task, teacher, student, labels, temperature):
     """How `student` follows `teacher` ([examples, outputs] each) on examples with `labels`."""
     if task.is_regression:
-        return {"pearson": float(np.corrcoef(teacher[:, 0], student[:, 0])[0, 1]),
+        return {"pearson": pearson(teacher[:, 0], student[:, 0]),
                 "mean_squared_difference": float(np.mean((teacher[:, 0] - student[:, 0]) ** 2))}
-    log_t, log_s = log_softmax(teacher, temperature), log_softmax(student, temperature)
+    log_t, log_s = (log_softmax(logits / temperature, axis=-1) for logits in (teacher, student))
     kl = temperature ** 2 * np.sum(np.exp(log_t) * (log_t - log_s), axis=-1)
     return {"same_label": float(np.mean(teacher.argmax(-1) == student.argmax(-1))),
             "teacher_accuracy": float(np.mean(teacher.argmax(-1) == labels)),
@@ -52,11 +48,11 @@ def run_row(run):
     task = data.task_of(config)
     row = {"run": run, "task": task.glue_name, "teacher": config.teacher}
     for split in ("train", task.dev_splits[0]):
-        examples = list(data.load_split(config, task, split).as_numpy_iterator())
-        indices = np.array([e["idx"] for e in examples])
-        labels = np.array([e["label"] for e in examples])
-        teacher, student = (distillation.served_outputs(model, config, task, split, "--runs")[indices]
-                            for model in (config.teacher, run))
+        examples = data.load_split(config, task, split).cache()  # read once, served twice
+        read = list(examples.as_numpy_iterator())
+        indices, labels = (np.array([e[key] for e in read]) for key in ("idx", "label"))
+        teacher, student = (distillation.served_outputs(model, examples, task, config.eval_batch_size,
+                                                        "--runs")[indices] for model in (config.teacher, run))
         row[split] = {"examples": len(indices), **fit(task, teacher, student, labels, config.distill_temperature)}
     return row
 

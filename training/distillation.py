@@ -14,16 +14,17 @@ def teacher_outputs(config, task):
     config.teacher is a finished train.py run folder or its SavedModel; it must serve `task`, with the
     same labels. It reads its own raw text, tokenised by its own preprocessor.
     """
-    return served_outputs(config.teacher, config, task, "train", "--teacher")
+    return served_outputs(config.teacher, data.load_split(config, task, "train"), task, config.eval_batch_size,
+                          "--teacher")
 
 
-def served_outputs(model, config, task, split, flag):
-    """float32 [max idx + 1, outputs]: what the export at `model` (a run folder or SavedModel) serves
-    for each example of `split`, read from where `config` says, at the example's `idx`; `flag` names
-    `model` in errors."""
+def served_outputs(model, examples, task, batch_size, flag):
+    """float32 [max idx + 1, outputs]: what the export at `model` (a run folder or SavedModel) serves for
+    each of `examples` (a split as data.load_split gives it), at the example's `idx`; `flag` names `model`
+    in errors."""
     serve = export.load_export(model, task, flag).signatures["serving_default"]
     outputs, indices = [], []
-    for batch in data.load_split(config, task, split).batch(config.eval_batch_size):
+    for batch in examples.batch(batch_size):
         served = serve(**{field: batch[field] for field in task.text_fields})
         outputs.append(served["score"].numpy()[:, None] if task.is_regression else served["logits"].numpy())
         indices.append(batch["idx"].numpy())
