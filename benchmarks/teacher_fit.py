@@ -6,9 +6,12 @@ Tells a student that cannot fit its teacher (it disagrees on its own training ex
 left, or too little training) from one that fits it there and not on new sentences (a transfer-set
 problem). Each run's export and its teacher's (train_config.json's `teacher`) serve the raw text of both
 splits, read from where the run read them (training.distillation.served_outputs). Classes: the share of
-examples given the same label, each side's accuracy on the labels, and the mean T^2 KL between the two
-softened distributions at the run's temperature (the distillation loss's teacher term). Regression: the
-Pearson correlation of the two scores and their mean squared difference. Prints one JSON line.
+examples given the same label, each side's accuracy on the labels and share of examples given each label,
+and the mean T^2 KL between the two softened distributions at the run's temperature (the distillation
+loss's teacher term); two classes also each side's ROC AUC (its logit margin ranked against the labels),
+which tells a student that ranks examples as well as its teacher but draws the line elsewhere (Matthews
+and F1 punish that) from one that ranks them worse. Regression: the Pearson correlation of the two scores
+and their mean squared difference. Prints one JSON line.
 """
 
 import os
@@ -20,12 +23,21 @@ from benchmarks import common  # noqa: E402  (first: TensorFlow's environment)
 from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.special import log_softmax  # noqa: E402
+from scipy.stats import rankdata  # noqa: E402
 
 from glue_tasks.specs import pearson  # noqa: E402
 from training import data, distillation  # noqa: E402
 from training.config import RunConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
+
+
+def roc_auc(margin, labels):
+    """The probability that a random example of label 1 has a higher `margin` than one of label 0 (ties: half)."""
+    ranks = rankdata(margin)
+    positives = int(np.sum(labels == 1))
+    negatives = len(labels) - positives
+    return float((np.sum(ranks[labels == 1]) - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def fit(task, teacher, student, labels, temperature):
@@ -35,10 +47,14 @@ def fit(task, teacher, student, labels, temperature):
                 "mean_squared_difference": float(np.mean((teacher[:, 0] - student[:, 0]) ** 2))}
     log_t, log_s = (log_softmax(logits / temperature, axis=-1) for logits in (teacher, student))
     kl = temperature ** 2 * np.sum(np.exp(log_t) * (log_t - log_s), axis=-1)
-    return {"same_label": float(np.mean(teacher.argmax(-1) == student.argmax(-1))),
-            "teacher_accuracy": float(np.mean(teacher.argmax(-1) == labels)),
-            "student_accuracy": float(np.mean(student.argmax(-1) == labels)),
-            "kl": float(np.mean(kl))}
+    found = {"same_label": float(np.mean(teacher.argmax(-1) == student.argmax(-1)))}
+    for side, logits in (("teacher", teacher), ("student", student)):
+        found[f"{side}_accuracy"] = float(np.mean(logits.argmax(-1) == labels))
+        predicted = np.bincount(logits.argmax(-1), minlength=logits.shape[-1])
+        found[f"{side}_label_shares"] = (predicted / len(logits)).tolist()
+        if logits.shape[-1] == 2:
+            found[f"{side}_auc"] = roc_auc(logits[:, 1] - logits[:, 0], labels)
+    return {**found, "kl": float(np.mean(kl))}
 
 
 def run_row(run):

@@ -365,6 +365,10 @@ def test_teacher_fit_against_a_hand_computation():
     assert found["same_label"] == pytest.approx(2 / 3)  # the third: both argmax 0 (ties take the first)
     assert found["teacher_accuracy"] == pytest.approx(2 / 3) and found["student_accuracy"] == pytest.approx(1 / 3)
     assert found["kl"] == pytest.approx((kl([2, 0], [1, 0]) + kl([0, 1], [1, 0]) + 0) / 3)
+    assert found["teacher_label_shares"] == pytest.approx([2 / 3, 1 / 3]) and found["student_label_shares"] == [1, 0]
+    # ROC AUC of the margins (teacher -2, 1, 0; student -1, -1, 0) against labels 0, 1, 1: of the two
+    # (label 1, label 0) pairs the teacher orders both; the student one, and ties the other (a half).
+    assert found["teacher_auc"] == 1.0 and found["student_auc"] == pytest.approx(0.75)
     scores = teacher_fit.fit(glue_tasks.get_task("stsb"), np.array([[1.0], [2.0], [4.0]]),
                              np.array([[1.0], [3.0], [4.0]]), None, temperature=2.0)
     assert scores["mean_squared_difference"] == pytest.approx(1 / 3)
