@@ -23,7 +23,7 @@ from benchmarks import common  # noqa: E402  (first: TensorFlow's environment)
 from absl import app, flags  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.special import log_softmax  # noqa: E402
-from scipy.stats import rankdata  # noqa: E402
+from scipy.stats import mannwhitneyu  # noqa: E402
 
 from glue_tasks.specs import pearson  # noqa: E402
 from training import data, distillation  # noqa: E402
@@ -33,11 +33,10 @@ FLAGS = flags.FLAGS
 
 
 def roc_auc(margin, labels):
-    """The probability that a random example of label 1 has a higher `margin` than one of label 0 (ties: half)."""
-    ranks = rankdata(margin)
-    positives = int(np.sum(labels == 1))
-    negatives = len(labels) - positives
-    return float((np.sum(ranks[labels == 1]) - positives * (positives + 1) / 2) / (positives * negatives))
+    """The probability that a random example of label 1 has a higher `margin` than one of label 0 (ties: half):
+    the Mann-Whitney U statistic over the number of pairs."""
+    positives, negatives = margin[labels == 1], margin[labels == 0]
+    return float(mannwhitneyu(positives, negatives).statistic / (len(positives) * len(negatives)))
 
 
 def fit(task, teacher, student, labels, temperature):
@@ -47,11 +46,12 @@ def fit(task, teacher, student, labels, temperature):
                 "mean_squared_difference": float(np.mean((teacher[:, 0] - student[:, 0]) ** 2))}
     log_t, log_s = (log_softmax(logits / temperature, axis=-1) for logits in (teacher, student))
     kl = temperature ** 2 * np.sum(np.exp(log_t) * (log_t - log_s), axis=-1)
-    found = {"same_label": float(np.mean(teacher.argmax(-1) == student.argmax(-1)))}
+    predicted = {"teacher": teacher.argmax(-1), "student": student.argmax(-1)}
+    found = {"same_label": float(np.mean(predicted["teacher"] == predicted["student"]))}
     for side, logits in (("teacher", teacher), ("student", student)):
-        found[f"{side}_accuracy"] = float(np.mean(logits.argmax(-1) == labels))
-        predicted = np.bincount(logits.argmax(-1), minlength=logits.shape[-1])
-        found[f"{side}_label_shares"] = (predicted / len(logits)).tolist()
+        found[f"{side}_accuracy"] = float(np.mean(predicted[side] == labels))
+        shares = np.bincount(predicted[side], minlength=logits.shape[-1]) / len(logits)
+        found[f"{side}_label_shares"] = shares.tolist()
         if logits.shape[-1] == 2:
             found[f"{side}_auc"] = roc_auc(logits[:, 1] - logits[:, 0], labels)
     return {**found, "kl": float(np.mean(kl))}
